@@ -1,0 +1,32 @@
+//! Build script for `llama-sys`: locate llama.cpp, configure and build it with CMake, generate
+//! bindings, link, and export build information.
+//!
+//! Split into one module per step, like libsqlite3-sys / openssl-sys.
+
+mod bindings;
+mod cmake_build;
+mod env;
+mod features;
+mod info;
+mod link;
+mod source;
+mod toolchain;
+
+use std::path::PathBuf;
+
+fn main() {
+    let out_dir = PathBuf::from(env::cargo("OUT_DIR"));
+    println!("cargo:rerun-if-changed=build");
+    println!("cargo:rerun-if-changed=wrapper.h");
+
+    let features = features::Selection::from_cargo();
+    toolchain::check(&features);
+
+    let src = source::locate(&out_dir);
+    src.emit_rerun_if_changed();
+
+    let built = cmake_build::build(&src, &features);
+    bindings::generate(&built, &out_dir);
+    link::emit(&built, &features);
+    info::write(&src, &built, &features, &out_dir);
+}

@@ -1,0 +1,33 @@
+//! Raw FFI bindings to [llama.cpp](https://github.com/ggml-org/llama.cpp): `llama.h`, `ggml.h`,
+//! `ggml-cpu.h`, `ggml-backend.h` and `gguf.h`, compiled from source with CMake.
+//!
+//! The source is, in this order: `LLAMA_CPP_DIR`, a checkout in `vendor/llama.cpp/`, or the
+//! llama.cpp tree pinned inside the crates.io package `llama-cpp-sys-2`. See [`build_info`] for
+//! what was built. Use the safe `benchkit` crate instead of calling these directly.
+
+#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, missing_docs, improper_ctypes)]
+#![allow(clippy::all, clippy::undocumented_unsafe_blocks)]
+
+include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+/// How this copy of llama.cpp was built: source, version, backends, compiler and flags.
+pub mod build_info {
+    include!(concat!(env!("OUT_DIR"), "/build_info.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_reports_build_info() {
+        // SAFETY: llama_print_system_info returns a pointer to a static NUL-terminated string.
+        let info = unsafe { std::ffi::CStr::from_ptr(llama_print_system_info()) };
+        assert!(info.to_string_lossy().contains("CPU"));
+        assert!(build_info::BACKENDS.contains(&"CPU"));
+        assert!(!build_info::DESCRIPTION.is_empty());
+        // SAFETY: ggml_commit returns a pointer to a static NUL-terminated string.
+        let commit = unsafe { std::ffi::CStr::from_ptr(ggml_commit()) }.to_string_lossy().into_owned();
+        assert_eq!(commit.trim_end_matches("-dirty"), build_info::COMMIT.unwrap_or("unknown"));
+    }
+}

@@ -1,0 +1,5 @@
+#include "llama.h"
+#include "ggml.h"
+#include "ggml-cpu.h"
+#include "ggml-backend.h"
+#include "gguf.h"
