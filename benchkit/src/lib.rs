@@ -23,6 +23,7 @@ pub mod devices;
 pub mod gguf;
 mod log;
 pub mod model;
+pub mod quantize;
 pub mod synth;
 pub mod system;
 pub mod threadpool;

@@ -33,9 +33,10 @@ pub enum QuantizeError {
     },
 }
 
-/// Target file type.
+/// Target file type (names as llama-quantize spells them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
+#[allow(non_camel_case_types)]
 pub enum Quant {
     /// 16-bit floats.
     F16,
