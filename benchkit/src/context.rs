@@ -398,6 +398,30 @@ impl<'m> Context<'m> {
         unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, p0, p1) }
     }
 
+    /// Largest position stored for sequence `seq` (-1 when empty).
+    pub fn seq_pos_max(&self, seq: i32) -> i32 {
+        // SAFETY: valid context; the memory handle belongs to it.
+        unsafe { sys::llama_memory_seq_pos_max(sys::llama_get_memory(self.ptr.as_ptr()), seq) }
+    }
+
+    /// Serialized state (KV cache) of sequence `seq`.
+    pub fn seq_state(&mut self, seq: i32) -> Vec<u8> {
+        // SAFETY: valid context; the buffer is sized by llama_state_seq_get_size.
+        unsafe {
+            let size = sys::llama_state_seq_get_size(self.ptr.as_ptr(), seq);
+            let mut buf = vec![0u8; size];
+            let n = sys::llama_state_seq_get_data(self.ptr.as_ptr(), buf.as_mut_ptr(), buf.len(), seq);
+            buf.truncate(n);
+            buf
+        }
+    }
+
+    /// Restores a state saved by [`Context::seq_state`] into `seq`; false if incompatible.
+    pub fn set_seq_state(&mut self, state: &[u8], seq: i32) -> bool {
+        // SAFETY: valid context; llama.cpp reads at most state.len() bytes and validates them.
+        unsafe { sys::llama_state_seq_set_data(self.ptr.as_ptr(), state.as_ptr(), state.len(), seq) != 0 }
+    }
+
     /// Sets thread counts for generation and batches.
     pub fn set_n_threads(&mut self, n_threads: u32, n_threads_batch: u32) {
         self.params.n_threads = n_threads.max(1);

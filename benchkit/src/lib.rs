@@ -16,6 +16,7 @@
 //! ```
 
 pub mod backend;
+pub mod bench;
 pub mod batch;
 pub mod build_info;
 pub mod context;

@@ -51,7 +51,7 @@ pub enum ThreadPoolError {
 pub const MAX_THREADS: usize = sys::GGML_MAX_N_THREADS as usize;
 
 /// A set of CPUs, parsed from llama-bench's hex notation (`0x3` = CPUs 0 and 1).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CpuMask {
     bits: Vec<bool>,
     text: String,
@@ -128,6 +128,19 @@ impl CpuMask {
     }
 }
 
+impl serde::Serialize for CpuMask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CpuMask {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CpuMask::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::fmt::Display for CpuMask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_hex())
@@ -135,7 +148,7 @@ impl std::fmt::Display for CpuMask {
 }
 
 /// Scheduling priority of the pool's threads (llama-bench `--prio`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Priority {
     /// Lowest (`-1`).

@@ -1,0 +1,27 @@
+//! Prompt-processing / token-generation measurement with llama-bench's methodology.
+//!
+//! A [`Grid`] lists values for every parameter llama-bench sweeps; its cartesian product is a
+//! list of [`Point`]s. A [`Sweep`] runs them one by one — an iterator of [`BenchRecord`]s, so
+//! progress and partial results are available while it runs — reusing loaded models across
+//! points, recording a failing point with its error and going on. Records carry llama-bench's
+//! fields plus build, system and reproducibility information; [`output`] writes them in
+//! llama-bench's md/csv/json/jsonl/sql formats.
+//!
+//! ```no_run
+//! use benchkit::bench::{Grid, RunSettings, Sweep};
+//! let backend = benchkit::Backend::init()?;
+//! let grid = Grid { n_threads: vec![1, 2], ..Grid::new("model.gguf") };
+//! for record in Sweep::new(&backend, &grid, RunSettings::default())? {
+//!     println!("{} {:.2} t/s", record.test, record.avg_ts);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod output;
+mod params;
+mod record;
+mod runner;
+
+pub use params::{parse_int_list, parse_u32_list, Grid, ParamError, Point, RunSettings, Test};
+pub use record::{field_type, BenchRecord, FieldType, Status, LLAMA_BENCH_FIELDS};
+pub use runner::{BenchError, Progress, Sweep};

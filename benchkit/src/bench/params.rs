@@ -1,0 +1,446 @@
+//! What to measure: tests, grid points, and the grid of every parameter llama-bench sweeps.
+
+use crate::context::FlashAttn;
+use crate::gguf::GgmlType;
+use crate::model::{ModelParams, SplitMode};
+use crate::threadpool::{CpuMask, Priority};
+use std::path::PathBuf;
+
+/// Errors in bench parameters.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// A value list or range could not be parsed.
+    #[error("invalid value {value:?} for {param}: {reason}")]
+    Parse {
+        /// Parameter.
+        param: String,
+        /// Value given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// The grid has no points (e.g. every test size is 0).
+    #[error("the grid is empty: {0}")]
+    Empty(String),
+}
+
+/// One test: `n_prompt` tokens processed, then `n_gen` generated, at depth `n_depth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Test {
+    /// Prompt tokens (pp).
+    pub n_prompt: u32,
+    /// Generated tokens (tg).
+    pub n_gen: u32,
+    /// Tokens already in the cache before timing.
+    pub n_depth: u32,
+}
+
+impl Test {
+    /// Prompt processing of `n` tokens.
+    pub fn pp(n: u32) -> Self {
+        Test { n_prompt: n, n_gen: 0, n_depth: 0 }
+    }
+    /// Generation of `n` tokens.
+    pub fn tg(n: u32) -> Self {
+        Test { n_prompt: 0, n_gen: n, n_depth: 0 }
+    }
+    /// Prompt then generation in one timed run.
+    pub fn pg(p: u32, g: u32) -> Self {
+        Test { n_prompt: p, n_gen: g, n_depth: 0 }
+    }
+    /// The same test at depth `d`.
+    pub fn at_depth(self, d: u32) -> Self {
+        Test { n_depth: d, ..self }
+    }
+    /// Tokens timed per repetition.
+    pub fn n_tokens(&self) -> u64 {
+        u64::from(self.n_prompt) + u64::from(self.n_gen)
+    }
+    /// Name as llama-bench's table shows it: `pp512`, `tg128`, `pp512+tg128`, with ` @ d512`.
+    pub fn name(&self) -> String {
+        let base = match (self.n_prompt, self.n_gen) {
+            (p, 0) => format!("pp{p}"),
+            (0, g) => format!("tg{g}"),
+            (p, g) => format!("pp{p}+tg{g}"),
+        };
+        if self.n_depth > 0 {
+            format!("{base} @ d{}", self.n_depth)
+        } else {
+            base
+        }
+    }
+}
+
+/// Everything that defines one grid point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Point {
+    /// Model path.
+    pub model: PathBuf,
+    /// Model-level parameters (a new model is loaded only when these or the path change).
+    pub model_params: ModelParams,
+    /// Logical batch.
+    pub n_batch: u32,
+    /// Physical batch.
+    pub n_ubatch: u32,
+    /// K cache type.
+    pub type_k: GgmlType,
+    /// V cache type.
+    pub type_v: GgmlType,
+    /// Flash attention.
+    pub flash_attn: FlashAttn,
+    /// KV cache on the host.
+    pub no_kv_offload: bool,
+    /// Embeddings mode.
+    pub embeddings: bool,
+    /// Threads.
+    pub n_threads: u32,
+    /// CPU mask; `None` = default affinity (llama-bench's `0x0`).
+    pub cpu_mask: Option<CpuMask>,
+    /// Strict placement.
+    pub cpu_strict: bool,
+    /// Poll level.
+    pub poll: u32,
+    /// The test.
+    pub test: Test,
+}
+
+impl Point {
+    /// Context size the test needs (llama-bench: n_prompt + n_gen + n_depth).
+    pub fn n_ctx(&self) -> u32 {
+        (self.test.n_prompt + self.test.n_gen + self.test.n_depth).max(1)
+    }
+}
+
+/// How tests are run (llama-bench's global options).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunSettings {
+    /// Repetitions per test (`-r`, default 5).
+    pub repetitions: u32,
+    /// Seconds to sleep before each test (`--delay`).
+    pub delay_secs: u64,
+    /// Skip the warmup run (`--no-warmup`).
+    pub no_warmup: bool,
+    /// Thread priority (`--prio`).
+    pub priority: Priority,
+    /// Seed of the random prompt tokens.
+    pub seed: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings { repetitions: 5, delay_secs: 0, no_warmup: false, priority: Priority::Normal, seed: 1234 }
+    }
+}
+
+/// A cartesian grid over every parameter llama-bench sweeps; lists of values, defaults as
+/// llama-bench's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Grid {
+    /// Models.
+    pub models: Vec<PathBuf>,
+    /// `-p`.
+    pub n_prompt: Vec<u32>,
+    /// `-n`.
+    pub n_gen: Vec<u32>,
+    /// `-pg`.
+    pub n_pg: Vec<(u32, u32)>,
+    /// `-d`.
+    pub n_depth: Vec<u32>,
+    /// `-b`.
+    pub n_batch: Vec<u32>,
+    /// `-ub`.
+    pub n_ubatch: Vec<u32>,
+    /// `-ctk`.
+    pub type_k: Vec<GgmlType>,
+    /// `-ctv`.
+    pub type_v: Vec<GgmlType>,
+    /// `-t`.
+    pub n_threads: Vec<u32>,
+    /// `-C` (hex masks; `0x0` = default affinity).
+    pub cpu_mask: Vec<String>,
+    /// `--cpu-strict`.
+    pub cpu_strict: Vec<bool>,
+    /// `--poll`.
+    pub poll: Vec<u32>,
+    /// `-ngl`.
+    pub n_gpu_layers: Vec<i32>,
+    /// `-sm`.
+    pub split_mode: Vec<SplitMode>,
+    /// `-mg`.
+    pub main_gpu: Vec<i32>,
+    /// `-nkvo`.
+    pub no_kv_offload: Vec<bool>,
+    /// `-fa`.
+    pub flash_attn: Vec<FlashAttn>,
+    /// `-ts`.
+    pub tensor_split: Vec<Vec<f32>>,
+    /// `-mmp` (`None` = llama.cpp's automatic load mode).
+    pub use_mmap: Vec<Option<bool>>,
+    /// `-embd`.
+    pub embeddings: Vec<bool>,
+    /// `-dev` (empty = all devices).
+    pub devices: Vec<Vec<String>>,
+}
+
+impl Default for Grid {
+    fn default() -> Self {
+        Grid {
+            models: Vec::new(),
+            n_prompt: vec![512],
+            n_gen: vec![128],
+            n_pg: Vec::new(),
+            n_depth: vec![0],
+            n_batch: vec![2048],
+            n_ubatch: vec![512],
+            type_k: vec![GgmlType::F16],
+            type_v: vec![GgmlType::F16],
+            n_threads: vec![crate::system::default_threads() as u32],
+            cpu_mask: vec!["0x0".into()],
+            cpu_strict: vec![false],
+            poll: vec![50],
+            n_gpu_layers: vec![-1],
+            split_mode: vec![SplitMode::Layer],
+            main_gpu: vec![0],
+            no_kv_offload: vec![false],
+            flash_attn: vec![FlashAttn::Auto],
+            tensor_split: vec![Vec::new()],
+            use_mmap: vec![None],
+            embeddings: vec![false],
+            devices: vec![Vec::new()],
+        }
+    }
+}
+
+impl Grid {
+    /// A grid over one model with llama-bench's defaults.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        Grid { models: vec![model.into()], ..Grid::default() }
+    }
+
+    /// The grid points, in llama-bench's order: model-level parameters outermost (so a loaded
+    /// model serves every point that shares them), then context and thread parameters, then
+    /// depth, then the tests (pp sizes, tg sizes, pg pairs).
+    ///
+    /// # Errors
+    /// [`ParamError`] for an unparsable CPU mask or an empty grid.
+    pub fn points(&self) -> Result<Vec<Point>, ParamError> {
+        let masks: Vec<Option<CpuMask>> = self
+            .cpu_mask
+            .iter()
+            .map(|m| {
+                let mask = CpuMask::parse(m).map_err(|e| ParamError::Parse {
+                    param: "cpu_mask".into(),
+                    value: m.clone(),
+                    reason: e.to_string(),
+                })?;
+                Ok(if mask.cpus().is_empty() { None } else { Some(mask) })
+            })
+            .collect::<Result<_, ParamError>>()?;
+        let mut tests = Vec::new();
+        for &d in &self.n_depth {
+            tests.extend(self.n_prompt.iter().filter(|&&p| p > 0).map(|&p| Test::pp(p).at_depth(d)));
+            tests.extend(self.n_gen.iter().filter(|&&g| g > 0).map(|&g| Test::tg(g).at_depth(d)));
+            tests.extend(self.n_pg.iter().filter(|(p, g)| p + g > 0).map(|&(p, g)| Test::pg(p, g).at_depth(d)));
+        }
+        let mut out = Vec::new();
+        for model in &self.models {
+            for &n_gpu_layers in &self.n_gpu_layers {
+                for &split_mode in &self.split_mode {
+                    for &main_gpu in &self.main_gpu {
+                        for devices in &self.devices {
+                            for tensor_split in &self.tensor_split {
+                                for &use_mmap in &self.use_mmap {
+                                    let model_params = ModelParams {
+                                        n_gpu_layers,
+                                        split_mode,
+                                        main_gpu,
+                                        tensor_split: tensor_split.clone(),
+                                        devices: devices.clone(),
+                                        use_mmap,
+                                        use_mlock: false,
+                                    };
+                                    for &embeddings in &self.embeddings {
+                                        for &n_batch in &self.n_batch {
+                                            for &n_ubatch in &self.n_ubatch {
+                                                for &type_k in &self.type_k {
+                                                    for &type_v in &self.type_v {
+                                                        for &no_kv_offload in &self.no_kv_offload {
+                                                            for &flash_attn in &self.flash_attn {
+                                                                for &n_threads in &self.n_threads {
+                                                                    for mask in &masks {
+                                                                        for &cpu_strict in &self.cpu_strict {
+                                                                            for &poll in &self.poll {
+                                                                                for &test in &tests {
+                                                                                    out.push(Point {
+                                                                                        model: model.clone(),
+                                                                                        model_params: model_params.clone(),
+                                                                                        n_batch,
+                                                                                        n_ubatch,
+                                                                                        type_k,
+                                                                                        type_v,
+                                                                                        flash_attn,
+                                                                                        no_kv_offload,
+                                                                                        embeddings,
+                                                                                        n_threads,
+                                                                                        cpu_mask: mask.clone(),
+                                                                                        cpu_strict,
+                                                                                        poll,
+                                                                                        test,
+                                                                                    });
+                                                                                }
+                                                                            }
+                                                                        }
+                                                                    }
+                                                                }
+                                                            }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(ParamError::Empty(if self.models.is_empty() {
+                "no model given".into()
+            } else {
+                "every test size is 0".into()
+            }));
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a llama-bench integer list: comma separated values and ranges `first-last`,
+/// `first-last+step`, `first-last*mult` (e.g. `1,2,4-8+2,16-64*2`).
+///
+/// # Errors
+/// [`ParamError::Parse`] naming the parameter.
+pub fn parse_int_list(param: &str, s: &str) -> Result<Vec<i64>, ParamError> {
+    let err = |value: &str, reason: &str| ParamError::Parse {
+        param: param.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(err(s, "empty item"));
+        }
+        // A leading '-' is a negative number, not a range.
+        let range_at = item.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(i, _)| i);
+        let Some(dash) = range_at else {
+            out.push(item.parse::<i64>().map_err(|_| err(item, "not an integer"))?);
+            continue;
+        };
+        let first: i64 = item[..dash].parse().map_err(|_| err(item, "range start is not an integer"))?;
+        let rest = &item[dash + 1..];
+        let (last, step) = if let Some((l, st)) = rest.split_once('+') {
+            (l, Some(('+', st)))
+        } else if let Some((l, st)) = rest.split_once('*') {
+            (l, Some(('*', st)))
+        } else {
+            (rest, None)
+        };
+        let last: i64 = last.parse().map_err(|_| err(item, "range end is not an integer"))?;
+        if last < first {
+            return Err(err(item, "range end is below its start"));
+        }
+        let mut v = first;
+        match step {
+            None => {
+                while v <= last {
+                    out.push(v);
+                    v += 1;
+                }
+            }
+            Some(('+', st)) => {
+                let st: i64 = st.parse().map_err(|_| err(item, "step is not an integer"))?;
+                if st <= 0 {
+                    return Err(err(item, "step must be > 0"));
+                }
+                while v <= last {
+                    out.push(v);
+                    v += st;
+                }
+            }
+            Some((_, m)) => {
+                let m: i64 = m.parse().map_err(|_| err(item, "multiplier is not an integer"))?;
+                if m <= 1 || first <= 0 {
+                    return Err(err(item, "multiplier must be > 1 and start > 0"));
+                }
+                while v <= last {
+                    out.push(v);
+                    v *= m;
+                }
+            }
+        }
+        if out.len() > 1_000_000 {
+            return Err(err(item, "range has too many values"));
+        }
+    }
+    Ok(out)
+}
+
+/// [`parse_int_list`] for non-negative values that fit in u32.
+///
+/// # Errors
+/// [`ParamError::Parse`].
+pub fn parse_u32_list(param: &str, s: &str) -> Result<Vec<u32>, ParamError> {
+    parse_int_list(param, s)?
+        .into_iter()
+        .map(|v| {
+            u32::try_from(v).map_err(|_| ParamError::Parse {
+                param: param.into(),
+                value: v.to_string(),
+                reason: "must be between 0 and 4294967295".into(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_llama_bench_ranges() {
+        assert_eq!(parse_int_list("t", "1,2,4").unwrap(), vec![1, 2, 4]);
+        assert_eq!(parse_int_list("t", "1-4").unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(parse_int_list("t", "8-32+8").unwrap(), vec![8, 16, 24, 32]);
+        assert_eq!(parse_int_list("b", "64-1024*4").unwrap(), vec![64, 256, 1024]);
+        assert_eq!(parse_int_list("ngl", "-1,0").unwrap(), vec![-1, 0]);
+        assert!(parse_int_list("t", "4-1").is_err());
+        assert!(parse_int_list("t", "1-8*1").is_err());
+        assert!(parse_int_list("t", "x").is_err());
+        assert!(parse_u32_list("p", "-5").is_err());
+    }
+
+    #[test]
+    fn grid_is_cartesian_in_llama_bench_order() {
+        let g = Grid {
+            n_prompt: vec![16, 32],
+            n_gen: vec![8],
+            n_pg: vec![(16, 8)],
+            n_threads: vec![1, 2],
+            ..Grid::new("m.gguf")
+        };
+        let pts = g.points().unwrap();
+        assert_eq!(pts.len(), 2 * 4);
+        let names: Vec<String> = pts.iter().take(4).map(|p| p.test.name()).collect();
+        assert_eq!(names, ["pp16", "pp32", "tg8", "pp16+tg8"]);
+        assert_eq!(pts[0].n_threads, 1);
+        assert_eq!(pts[4].n_threads, 2);
+        assert_eq!(Test::pp(512).at_depth(1024).name(), "pp512 @ d1024");
+        assert!(matches!(Grid { n_prompt: vec![0], n_gen: vec![0], ..Grid::new("m") }.points(), Err(ParamError::Empty(_))));
+        assert!(Grid { cpu_mask: vec!["zz".into()], ..Grid::new("m") }.points().is_err());
+    }
+}
