@@ -86,7 +86,7 @@ fn git_info(dir: &Path) -> Option<(Option<String>, Option<u64>, bool)> {
     if top.canonicalize().ok()? != dir.canonicalize().ok()? {
         return None;
     }
-    let commit = git(&["rev-parse", "--short=8", "HEAD"]);
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
     let count = git(&["rev-list", "--count", "HEAD"]).and_then(|c| c.parse().ok());
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     println!("cargo:rerun-if-changed={}", dir.join(".git/HEAD").display());

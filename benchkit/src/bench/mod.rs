@@ -18,10 +18,12 @@
 //! ```
 
 pub mod output;
+mod measure;
 mod params;
 mod record;
 mod runner;
 
+pub use measure::Measurer;
 pub use params::{parse_int_list, parse_u32_list, Grid, ParamError, Point, RunSettings, Test};
 pub use record::{field_type, BenchRecord, FieldType, Status, LLAMA_BENCH_FIELDS};
 pub use runner::{BenchError, Progress, Sweep};

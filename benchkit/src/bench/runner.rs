@@ -106,6 +106,12 @@ impl<'a> Sweep<'a> {
         self
     }
 
+    /// Records of the planned points before measurement (parameters filled, no results), e.g.
+    /// to choose markdown columns up front.
+    pub fn planned_records(&self) -> Vec<BenchRecord> {
+        self.points.iter().map(|p| self.base_record(p)).collect()
+    }
+
     /// The planned points.
     pub fn points(&self) -> &[Point] {
         &self.points
