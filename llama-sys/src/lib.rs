@@ -30,4 +30,28 @@ mod tests {
         let commit = unsafe { std::ffi::CStr::from_ptr(ggml_commit()) }.to_string_lossy().into_owned();
         assert_eq!(commit.trim_end_matches("-dirty"), build_info::COMMIT.unwrap_or("unknown"));
     }
+
+    /// scripts/check-llama-cpp-dir.sh builds with `LLAMA_CPP_DIR` and states what build info
+    /// must then say; without those variables this checks the default (pinned) source.
+    #[test]
+    fn build_info_names_the_source_that_was_built() {
+        let origin = std::env::var("LLAMA_SYS_EXPECT_ORIGIN").unwrap_or_else(|_| build_info::SOURCE_ORIGIN.into());
+        assert_eq!(build_info::SOURCE_ORIGIN, origin);
+        match build_info::SOURCE_ORIGIN {
+            "crates.io" => {
+                assert_eq!(build_info::PACKAGE, Some("llama-cpp-sys-2 0.1.161"));
+                assert!(build_info::SOURCE_DIR.contains("llama-cpp-sys-2-0.1.161"));
+            }
+            _ => assert!(build_info::PACKAGE.is_none()),
+        }
+        if let Ok(dir) = std::env::var("LLAMA_SYS_EXPECT_DIR") {
+            let want = std::path::Path::new(&dir).canonicalize().unwrap();
+            assert_eq!(std::path::Path::new(build_info::SOURCE_DIR), want);
+        }
+        if let Ok(commit) = std::env::var("LLAMA_SYS_EXPECT_COMMIT") {
+            assert_eq!(build_info::COMMIT, Some(commit.as_str()));
+            assert!(build_info::BUILD_NUMBER.unwrap_or(0) >= 1);
+            assert!(build_info::DESCRIPTION.contains(&commit), "{}", build_info::DESCRIPTION);
+        }
+    }
 }
