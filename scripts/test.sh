@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs build prerequisites, fetches the real test model, then the Rust
 # test suites (unit, integration, doc) in release mode (one llama.cpp build serves tests and
-# the main job).
+# the main job), and checks that LLAMA_CPP_DIR builds against another llama.cpp checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,3 +9,4 @@ BENCHKIT_TEST_MODEL=${BENCHKIT_TEST_MODEL:-$(scripts/fetch-test-model.sh)}
 export BENCHKIT_TEST_MODEL
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --workspace --doc
+scripts/check-llama-cpp-dir.sh
