@@ -316,6 +316,12 @@ impl<'m> Context<'m> {
         unsafe { sys::llama_n_ctx(self.ptr.as_ptr()) }
     }
 
+    /// Context available to each sequence (n_ctx / n_seq_max unless the KV cache is unified).
+    pub fn n_ctx_seq(&self) -> u32 {
+        // SAFETY: valid context.
+        unsafe { sys::llama_n_ctx_seq(self.ptr.as_ptr()) }
+    }
+
     /// Actual logical batch size.
     pub fn n_batch(&self) -> u32 {
         // SAFETY: valid context.

@@ -25,6 +25,7 @@ pub mod gguf;
 mod log;
 pub mod model;
 pub mod quantize;
+pub mod replay;
 pub mod synth;
 pub mod system;
 pub mod threadpool;

@@ -320,6 +320,28 @@ impl Model {
         }
     }
 
+    /// The text of a token (lossy UTF-8 for partial byte tokens).
+    pub fn token_to_piece(&self, token: crate::Token) -> String {
+        let mut buf = vec![0u8; 64];
+        loop {
+            // SAFETY: vocab is valid; buf has buf.len() bytes of room.
+            let n = unsafe {
+                sys::llama_token_to_piece(self.vocab(), token, buf.as_mut_ptr().cast(), buf.len() as i32, 0, false)
+            };
+            if n >= 0 {
+                buf.truncate(n as usize);
+                return String::from_utf8_lossy(&buf).into_owned();
+            }
+            buf.resize((-n) as usize, 0);
+        }
+    }
+
+    /// Whether `token` ends generation (EOS, EOT, ...).
+    pub fn is_eog(&self, token: crate::Token) -> bool {
+        // SAFETY: vocab is valid; llama.cpp range-checks the token.
+        unsafe { sys::llama_vocab_is_eog(self.vocab(), token) }
+    }
+
     pub(crate) fn vocab(&self) -> *const sys::llama_vocab {
         // SAFETY: valid model pointer; the vocab lives as long as the model.
         unsafe { sys::llama_model_get_vocab(self.ptr.as_ptr()) }

@@ -1,0 +1,8 @@
+//! ShareGPT replay: workloads, arrival schedules, targets (in-process llama.cpp with continuous
+//! batching, OpenAI-compatible HTTP servers) and serving metrics (TTFT, TPOT, ITL, E2E, goodput).
+
+pub mod inproc;
+mod types;
+pub mod workload;
+
+pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

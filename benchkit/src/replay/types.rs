@@ -1,0 +1,144 @@
+//! Types shared by workloads, targets and metrics.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// One request to replay.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    /// Sequence number in the schedule (0-based).
+    pub id: u64,
+    /// Source conversation id (ShareGPT `id`), or `synthetic-N`.
+    pub conversation_id: String,
+    /// Turn index within the conversation (0 for single-turn workloads).
+    pub turn: u32,
+    /// Prompt text (for multi-turn: the whole conversation so far, as chat messages).
+    pub messages: Vec<ChatMessage>,
+    /// Prompt tokens when the workload is token-level (synthetic random tokens); targets that
+    /// take text use `messages`.
+    pub prompt_tokens: Option<Vec<i32>>,
+    /// Prompt length in tokens (client-side tokenizer).
+    pub prompt_len: u32,
+    /// Tokens to generate.
+    pub output_len: u32,
+    /// Arrival time, ns after the run start (from the precomputed schedule).
+    pub scheduled_ns: u64,
+    /// Warmup requests are sent but excluded from the results.
+    pub warmup: bool,
+}
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    /// `user`, `assistant` or `system`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+}
+
+/// Where an output-token count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenCountSource {
+    /// The server's `usage` (stream_options.include_usage).
+    ServerUsage,
+    /// benchkit's tokenizer over the received text (server sent no usage).
+    ClientTokenizer,
+    /// Counted directly (in-process target: tokens decoded).
+    Engine,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum Failure {
+    /// Non-2xx HTTP status.
+    Http {
+        /// Status code.
+        status: u16,
+        /// Body excerpt.
+        body: String,
+    },
+    /// No complete response within the request timeout.
+    Timeout,
+    /// Connection refused, reset or closed mid-stream.
+    Connection {
+        /// Detail.
+        detail: String,
+    },
+    /// Malformed SSE / JSON in the stream.
+    Stream {
+        /// Detail.
+        detail: String,
+    },
+    /// An error event inside the stream.
+    ServerError {
+        /// Message.
+        message: String,
+    },
+    /// The prompt does not fit the context.
+    ContextExceeded {
+        /// Detail.
+        detail: String,
+    },
+    /// Anything else (in-process decode failure...).
+    Other {
+        /// Detail.
+        detail: String,
+    },
+}
+
+/// What happened to one request. Times are ns after the run start.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RequestRecord {
+    /// Request id.
+    pub id: u64,
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Turn.
+    pub turn: u32,
+    /// Warmup (excluded from aggregates).
+    pub warmup: bool,
+    /// Scheduled arrival.
+    pub scheduled_ns: u64,
+    /// When the request was actually sent (schedule lag = sent - scheduled).
+    pub sent_ns: u64,
+    /// First chunk that carried generated text (not a role-only chunk).
+    pub first_token_ns: Option<u64>,
+    /// Gaps between successive content chunks after the first, ns (ITL samples).
+    pub itl_ns: Vec<u64>,
+    /// Completion (or failure) time.
+    pub end_ns: u64,
+    /// Prompt tokens (server usage when given, else client-side count).
+    pub input_tokens: u32,
+    /// Generated tokens.
+    pub output_tokens: u32,
+    /// Where `output_tokens` came from.
+    pub output_tokens_source: TokenCountSource,
+    /// `None` on success.
+    pub failure: Option<Failure>,
+    /// Generated text (only kept when the run asks for it).
+    pub text: Option<String>,
+}
+
+impl RequestRecord {
+    /// Whether the request succeeded.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// A boxed future returning a record (targets are object-safe without extra crates).
+pub type RecordFuture = Pin<Box<dyn Future<Output = RequestRecord> + Send + 'static>>;
+
+/// Something requests are replayed against: an in-process llama.cpp engine, an
+/// OpenAI-compatible server, or a user's own implementation.
+pub trait Target: Send + Sync {
+    /// Short description for results (`inproc:<model>` / `http:<url>`).
+    fn describe(&self) -> String;
+    /// Sends one request; `start` is the run's time origin (records' times are relative to it).
+    /// The future resolves when the request completes or fails — it never panics.
+    fn send(&self, request: Request, start: std::time::Instant) -> RecordFuture;
+}
