@@ -78,3 +78,38 @@ fn start_fails_typed_for_a_missing_model() {
     let err = InprocTarget::start(&backend, InprocConfig::new("/nonexistent.gguf", 1, 64)).err().unwrap();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driver_keeps_schedule_concurrency_and_turn_order() {
+    use benchkit::replay::{drive, DriveOptions};
+    use std::sync::Arc;
+    let backend = Backend::init().unwrap();
+    let target: Arc<dyn Target> = Arc::new(InprocTarget::start(&backend, InprocConfig::new(tiny_model(), 4, 128)).unwrap());
+    let mut reqs: Vec<Request> = (0..6)
+        .map(|i| Request { scheduled_ns: i * 5_000_000, ..request(i, 12, 4) })
+        .collect();
+    // Conversation "conv" has three turns; turns 1 and 2 must follow completions.
+    for turn in 0..3u32 {
+        reqs.push(Request { conversation_id: "conv".into(), turn, id: 100 + u64::from(turn), ..request(0, 8, 3) });
+    }
+    let mut records = Vec::new();
+    let stats = drive(target, reqs, &DriveOptions { max_concurrency: Some(2) }, |r| records.push(r)).await;
+    assert_eq!(records.len(), 9);
+    assert_eq!(stats.sent, 9);
+    assert!(records.iter().all(|r| r.ok()));
+    for r in records.iter().filter(|r| r.conversation_id.starts_with("synthetic")) {
+        // Sent no earlier than scheduled.
+        assert!(r.sent_ns >= r.scheduled_ns, "{r:?}");
+    }
+    let conv: Vec<_> = records.iter().filter(|r| r.conversation_id == "conv").collect();
+    assert_eq!(conv.iter().map(|r| r.turn).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert!(conv[1].sent_ns >= conv[0].end_ns && conv[2].sent_ns >= conv[1].end_ns);
+    // Never more than 2 in flight.
+    let mut events: Vec<(u64, i32)> = records.iter().flat_map(|r| [(r.sent_ns, 1), (r.end_ns, -1)]).collect();
+    events.sort_by_key(|&(t, d)| (t, d));
+    let mut in_flight = 0;
+    for (_, d) in events {
+        in_flight += d;
+        assert!(in_flight <= 2);
+    }
+}

@@ -1,8 +1,10 @@
 //! ShareGPT replay: workloads, arrival schedules, targets (in-process llama.cpp with continuous
 //! batching, OpenAI-compatible HTTP servers) and serving metrics (TTFT, TPOT, ITL, E2E, goodput).
 
+mod driver;
 pub mod inproc;
 mod types;
 pub mod workload;
 
+pub use driver::{drive, DriveOptions, DriveStats};
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
