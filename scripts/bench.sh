@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a pp/tg benchmark of the embedded default model (a synthetic model with
+# The main job: llama-bench style pp512/tg128 of the embedded default model (a synthetic model with
 # TinyLlama-1.1B's shape, Q4_0, generated once and cached). No download needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo run --release --example quickstart -- "$@"
+cargo run --release --example llama_bench -- "$@"

@@ -9,6 +9,8 @@ command -v c++ >/dev/null || need+=(g++)
 command -v ccache >/dev/null || need+=(ccache)
 command -v git >/dev/null || need+=(git)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v curl >/dev/null || need+=(curl)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 || [ -n "${LIBCLANG_PATH:-}" ] || need+=(libclang-dev)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 
