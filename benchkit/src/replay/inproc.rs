@@ -9,6 +9,7 @@ use super::types::{Failure, RecordFuture, Request, RequestRecord, Target, TokenC
 use crate::batch::Batch;
 use crate::context::{Context, ContextParams};
 use crate::model::{Model, ModelError, ModelParams};
+use crate::threadpool::{ThreadPool, ThreadPoolError, ThreadPoolParams};
 use crate::Backend;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -24,6 +25,10 @@ pub struct InprocConfig {
     /// Context parameters; `n_seq_max` is the number of slots, `n_ctx` is shared by them
     /// (each slot gets `n_ctx / n_seq_max`), `n_batch` bounds the tokens of one engine step.
     pub context: ContextParams,
+    /// CPU threadpool (thread count, mask, strict placement, priority, poll); `None` uses the
+    /// context's thread count with llama-bench's defaults. A persistent pool matters: without
+    /// one ggml starts threads for every decode.
+    pub threadpool: Option<ThreadPoolParams>,
     /// Stop a request at the model's end-of-generation token instead of its target length.
     pub stop_at_eos: bool,
     /// Keep the generated text in each record.
@@ -37,6 +42,7 @@ impl InprocConfig {
             model: model.into(),
             model_params: ModelParams::default(),
             context: ContextParams::default().n_seq_max(slots).n_ctx(slots * ctx_per_slot),
+            threadpool: None,
             stop_at_eos: false,
             keep_text: false,
         }
@@ -53,6 +59,9 @@ pub enum InprocError {
     /// Context creation failed.
     #[error(transparent)]
     Context(#[from] crate::ContextError),
+    /// The threadpool could not be created.
+    #[error(transparent)]
+    ThreadPool(#[from] ThreadPoolError),
     /// The engine thread stopped before it was ready.
     #[error("the in-process engine thread stopped during start-up")]
     EngineGone,
@@ -91,13 +100,24 @@ impl InprocTarget {
                         return;
                     }
                 };
-                let ctx = match model.new_context(&config.context) {
+                let mut ctx = match model.new_context(&config.context) {
                     Ok(c) => c,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.into()));
                         return;
                     }
                 };
+                let pool_params = config
+                    .threadpool
+                    .clone()
+                    .unwrap_or_else(|| ThreadPoolParams::new(config.context.n_threads as usize));
+                match ThreadPool::new(&pool_params) {
+                    Ok(pool) => ctx.attach_threadpool(std::sync::Arc::new(pool), None),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                }
                 let _ = ready_tx.send(Ok(format!("inproc:{}", model.info().description)));
                 Engine::new(ctx, &config).run(rx);
             })

@@ -132,7 +132,9 @@ pub fn schedule(
     let gaps = match *arrival {
         Arrival::AllAtOnce => Gaps::Zero,
         Arrival::Constant { rate } => Gaps::Constant(rate),
-        Arrival::Poisson { rate } => Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?),
+        Arrival::Poisson { rate } => {
+            Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?)
+        }
         Arrival::Gamma { rate, burstiness } => Gaps::Gamma(
             Gamma::new(burstiness, 1.0 / (rate * burstiness))
                 .map_err(|_| WorkloadError::InvalidBurstiness { burstiness })?,
@@ -168,7 +170,9 @@ pub fn schedule(
         conversations.insert(r.conversation_id.clone(), (r.scheduled_ns, r.warmup));
     }
     let before = requests.len();
-    let max_ns = limit.max_duration.map_or(u64::MAX, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let max_ns = limit.max_duration.map_or(u64::MAX, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    });
     let max_requests = limit.max_requests.unwrap_or(usize::MAX);
     let (mut index, mut kept, mut kept_arrivals) = (0usize, 0usize, 0usize);
     requests.retain(|r| {

@@ -1,0 +1,919 @@
+//! Perplexity and KL-divergence, measured exactly as llama.cpp's `llama-perplexity` does.
+//!
+//! Methodology (llama-perplexity's default mode):
+//! - the whole text is tokenized with special tokens (BOS where the vocabulary adds one) and cut
+//!   into chunks of `n_ctx` tokens; at least `2 * n_ctx` tokens are needed;
+//! - each chunk is evaluated from a cleared KV cache, its first token replaced by BOS where the
+//!   vocabulary adds one; only the second half is scored (positions `n_ctx/2 .. n_ctx-1`, each
+//!   predicting the next token);
+//! - with `n_batch > n_ctx`, `n_batch / n_ctx` chunks run as parallel sequences of one batch
+//!   (`n_batch` must then be a multiple of `n_ctx`); with `n_batch < n_ctx` a chunk takes several
+//!   decodes;
+//! - PPL = exp(mean NLL); its uncertainty is `PPL * sqrt(var(NLL) / (count - 1))`.
+//!
+//! [`save_kl_base`] also writes the base model's quantized log-probabilities in
+//! llama-perplexity's `--kl-divergence-base` format, and [`kl_divergence`] evaluates another
+//! model against such a file (from benchkit or llama-perplexity, in either direction).
+//!
+//! Log-softmax and scoring of a batch of chunks run on other threads (rayon) while the next
+//! batch is decoded; every row is scored sequentially and the sums are taken in token order, so
+//! the result does not depend on how many threads score.
+//!
+//! ```no_run
+//! use benchkit::perplexity::{self, PerplexityParams, Text};
+//! use benchkit::{Backend, Model, ModelParams};
+//! let backend = Backend::init()?;
+//! let model = Model::load(&backend, "model.gguf", &ModelParams::default())?;
+//! let text = Text::from_file("wiki.test.raw")?;
+//! let params = PerplexityParams { n_ctx: 512, chunks: Some(20), ..Default::default() };
+//! let r = perplexity::perplexity(&model, &text, &params, |c| eprint!("[{}]{:.4},", c.chunk, c.ppl))?;
+//! println!("Final estimate: PPL = {:.4} +/- {:.5}", r.ppl, r.ppl_uncertainty);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod klfile;
+mod score;
+mod stats;
+mod text;
+
+pub use klfile::{record_len, scored_per_chunk, KlBaseHeader, MAGIC};
+pub use stats::{Distribution, Estimate, KlRunning, PplComparison};
+pub use text::{Text, TextInfo};
+
+use crate::{
+    BatchError, BuildInfo, Context, ContextError, ContextParams, DecodeError, FlashAttn, Model, ModelInfo, SystemInfo,
+};
+use klfile::KlBaseWriter;
+use rayon::prelude::*;
+use score::KlRow;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use stats::KlSums;
+
+/// Errors from perplexity and KL-divergence runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerplexityError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The text is not UTF-8.
+    #[error("{name} is not UTF-8 text (invalid byte sequence at byte {valid_up_to}); convert it to UTF-8 first")]
+    NotUtf8 {
+        /// File or text name.
+        name: String,
+        /// Bytes before the first invalid sequence.
+        valid_up_to: usize,
+    },
+    /// The text is empty.
+    #[error("{name} is empty: perplexity needs a text of at least 2 x n_ctx tokens")]
+    EmptyText {
+        /// File or text name.
+        name: String,
+    },
+    /// The text has fewer than `2 * n_ctx` tokens (llama-perplexity's requirement).
+    #[error("the text tokenizes to only {n_tokens} tokens; a context of {n_ctx} needs at least {needed} (2 x n_ctx): use a longer text or a smaller n_ctx (-c)")]
+    TooFewTokens {
+        /// Tokens in the text.
+        n_tokens: usize,
+        /// Tokens needed.
+        needed: usize,
+        /// Chunk length.
+        n_ctx: u32,
+    },
+    /// `n_batch` is larger than `n_ctx` but not a multiple of it.
+    #[error("n_batch {n_batch} is larger than n_ctx {n_ctx} but not a multiple of it: use a multiple of n_ctx (e.g. {suggest}) or at most n_ctx")]
+    BatchNotMultiple {
+        /// The batch size.
+        n_batch: u32,
+        /// The chunk length.
+        n_ctx: u32,
+        /// The nearest lower multiple (or n_ctx).
+        suggest: u32,
+    },
+    /// A parameter is out of range.
+    #[error("invalid perplexity parameter {name}: {reason}")]
+    InvalidParam {
+        /// Parameter name.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A context given to a `*_in` function is too small for the run.
+    #[error("the context's {what} is {have}, this run needs {need}: create it with the parameters from PerplexityParams::context_params")]
+    ContextTooSmall {
+        /// Which limit.
+        what: &'static str,
+        /// What the context has.
+        have: u32,
+        /// What the run needs.
+        need: u32,
+    },
+    /// The context could not be created.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// A decode failed.
+    #[error("decode failed: {0}")]
+    Decode(#[from] DecodeError),
+    /// A batch could not be filled (internal sizing error).
+    #[error("batch: {0}")]
+    Batch(#[from] BatchError),
+    /// llama.cpp returned no logits for a token that requested them.
+    #[error("llama.cpp returned no logits for batch index {index}")]
+    MissingLogits {
+        /// Index in the batch.
+        index: usize,
+    },
+    /// The file does not start with llama-perplexity's `_logits_` magic.
+    #[error("{} is not a KL-divergence base file (no `_logits_` magic): write one with --kl-divergence-base and no --kl-divergence", path.display())]
+    NotAKlBase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The base file is shorter than its header says.
+    #[error("KL-divergence base file {} is truncated: {actual_bytes} bytes, its header needs {expected_bytes}; write it again", path.display())]
+    KlTruncated {
+        /// The file.
+        path: PathBuf,
+        /// Size its header describes.
+        expected_bytes: u64,
+        /// Its size.
+        actual_bytes: u64,
+    },
+    /// The base file's header or tokens are impossible.
+    #[error("KL-divergence base file {} is invalid: {reason}", path.display())]
+    KlInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The base file was written with another vocabulary.
+    #[error("KL-divergence base file {} was written with a vocabulary of {file} tokens, this model has {model}: compare models that share a vocabulary", path.display())]
+    KlVocabMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The file's n_vocab.
+        file: u32,
+        /// The model's n_vocab.
+        model: u32,
+    },
+    /// The base file was written with another chunk length.
+    #[error("KL-divergence base file {} was written with n_ctx {file}, this run asks for {requested}: use -c {file}", path.display())]
+    KlContextMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The file's n_ctx.
+        file: u32,
+        /// The requested n_ctx.
+        requested: u32,
+    },
+    /// A scoring thread panicked.
+    #[error("a scoring thread panicked")]
+    ScorerPanicked,
+}
+
+/// Parameters of a run. Defaults follow llama-perplexity (`-c 512 -b 2048`, ubatch 512).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PerplexityParams {
+    /// Chunk length in tokens (llama-perplexity `-c`). For [`kl_divergence`] it must equal the
+    /// base file's.
+    pub n_ctx: u32,
+    /// Logical batch (`-b`): with `n_batch > n_ctx`, `n_batch / n_ctx` chunks run in parallel.
+    pub n_batch: u32,
+    /// Physical batch (`-ub`).
+    pub n_ubatch: u32,
+    /// Threads for decoding (`-t`).
+    pub n_threads: u32,
+    /// Evaluate at most this many chunks (`--chunks`); `None` = all.
+    pub chunks: Option<usize>,
+    /// Flash attention (`-fa`).
+    pub flash_attn: FlashAttn,
+    /// Threads scoring the logits; 0 = rayon's global pool. Does not change the result.
+    pub scoring_threads: usize,
+    /// Score a batch while the next one decodes (true), or after each decode (false).
+    pub overlap: bool,
+}
+
+impl Default for PerplexityParams {
+    fn default() -> Self {
+        PerplexityParams {
+            n_ctx: 512,
+            n_batch: 2048,
+            n_ubatch: 512,
+            n_threads: crate::system::default_threads() as u32,
+            chunks: None,
+            flash_attn: FlashAttn::Auto,
+            scoring_threads: 0,
+            overlap: true,
+        }
+    }
+}
+
+/// How a run cuts the tokens into batches (llama-perplexity's arithmetic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Layout {
+    /// Chunk length.
+    pub n_ctx: u32,
+    /// Tokens per decode (`min(n_batch, n_seq * n_ctx)`).
+    pub n_batch: u32,
+    /// Chunks decoded together as parallel sequences.
+    pub n_seq: u32,
+    /// Decodes per chunk.
+    pub num_batches: u32,
+}
+
+impl PerplexityParams {
+    /// Checks the parameters and derives the batch layout.
+    ///
+    /// # Errors
+    /// [`PerplexityError::InvalidParam`] for `n_ctx < 4`, a zero batch or thread count;
+    /// [`PerplexityError::BatchNotMultiple`] for `n_batch > n_ctx` not a multiple of `n_ctx`.
+    pub fn layout(&self) -> Result<Layout, PerplexityError> {
+        let bad = |name, reason: String| Err(PerplexityError::InvalidParam { name, reason });
+        if self.n_ctx < 4 {
+            return bad("n_ctx", format!("{} (must be >= 4: half of each chunk is scored)", self.n_ctx));
+        }
+        if self.n_batch == 0 || self.n_ubatch == 0 {
+            return bad("n_batch", "n_batch and n_ubatch must be > 0".into());
+        }
+        if self.n_threads == 0 {
+            return bad("n_threads", "must be > 0".into());
+        }
+        if self.chunks == Some(0) {
+            return bad("chunks", "must be > 0 (None for all)".into());
+        }
+        if self.n_batch > self.n_ctx && self.n_batch % self.n_ctx != 0 {
+            return Err(PerplexityError::BatchNotMultiple {
+                n_batch: self.n_batch,
+                n_ctx: self.n_ctx,
+                suggest: self.n_batch / self.n_ctx * self.n_ctx,
+            });
+        }
+        // More parallel chunks than llama.cpp supports is reported by the context's validation.
+        let n_seq = (self.n_batch / self.n_ctx).max(1);
+        let n_batch = self.n_batch.min(n_seq * self.n_ctx);
+        Ok(Layout { n_ctx: self.n_ctx, n_batch, n_seq, num_batches: self.n_ctx.div_ceil(n_batch) })
+    }
+
+    /// The context llama-perplexity creates for these parameters: `n_seq * n_ctx` cells,
+    /// `n_seq` sequences.
+    ///
+    /// # Errors
+    /// As [`PerplexityParams::layout`].
+    pub fn context_params(&self) -> Result<ContextParams, PerplexityError> {
+        let l = self.layout()?;
+        Ok(ContextParams::default()
+            .n_ctx(l.n_seq * l.n_ctx)
+            .n_batch(l.n_batch)
+            .n_ubatch(self.n_ubatch)
+            .n_seq_max(l.n_seq)
+            .flash_attn(self.flash_attn)
+            .threads(self.n_threads))
+    }
+}
+
+/// The parameters a result was measured with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunParams {
+    /// What was asked.
+    pub requested: PerplexityParams,
+    /// The batch layout used.
+    pub layout: Layout,
+    /// Chunks evaluated.
+    pub n_chunk: usize,
+    /// Whether each chunk started with BOS.
+    pub add_bos: bool,
+}
+
+/// Running values after a chunk (perplexity mode).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkResult {
+    /// Chunk number, from 1 (llama-perplexity's `[N]`).
+    pub chunk: usize,
+    /// Chunks in the run.
+    pub n_chunk: usize,
+    /// PPL over all chunks so far.
+    pub ppl: f64,
+    /// Its uncertainty.
+    pub ppl_uncertainty: f64,
+    /// PPL of this chunk alone.
+    pub chunk_ppl: f64,
+    /// Tokens scored so far.
+    pub count: usize,
+    /// Seconds since the evaluation started.
+    pub elapsed_s: f64,
+}
+
+/// Running values after a chunk (KL-divergence mode).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KlChunkResult {
+    /// Chunk number, from 1.
+    pub chunk: usize,
+    /// Chunks in the run.
+    pub n_chunk: usize,
+    /// Running statistics (llama-perplexity's per-chunk table line).
+    pub running: KlRunning,
+    /// Tokens scored so far.
+    pub count: usize,
+    /// Seconds since the evaluation started.
+    pub elapsed_s: f64,
+}
+
+/// Timings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    /// Tokenizing the text (0 for KL mode, whose tokens come from the base file).
+    pub tokenize_ms: f64,
+    /// Decoding the first batch of chunks (llama-perplexity's "seconds per pass").
+    pub seconds_per_pass: f64,
+    /// Evaluation, from the first decode to the last score.
+    pub total_s: f64,
+    /// Evaluated tokens (`n_chunk * n_ctx`) per second of `total_s`.
+    pub tokens_per_s: f64,
+}
+
+/// Result of [`perplexity`] / [`save_kl_base`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PerplexityResult {
+    /// The text.
+    pub text: TextInfo,
+    /// The model.
+    pub model: ModelInfo,
+    /// Parameters.
+    pub params: RunParams,
+    /// Tokens in the whole text (with BOS if added).
+    pub n_tokens: usize,
+    /// Tokens evaluated (`n_chunk * n_ctx`).
+    pub n_tokens_evaluated: usize,
+    /// Tokens scored (`n_chunk * (n_ctx - 1 - n_ctx/2)`).
+    pub n_scored: usize,
+    /// Final PPL.
+    pub ppl: f64,
+    /// Its uncertainty.
+    pub ppl_uncertainty: f64,
+    /// Mean negative log-likelihood (ln PPL).
+    pub nll_mean: f64,
+    /// Running values after each chunk.
+    pub chunks: Vec<ChunkResult>,
+    /// The base file written, for [`save_kl_base`].
+    pub kl_base: Option<PathBuf>,
+    /// Timings.
+    pub timings: Timings,
+    /// llama.cpp build.
+    pub build: BuildInfo,
+    /// Machine.
+    pub system: SystemInfo,
+}
+
+/// Result of [`kl_divergence`]: llama-perplexity's final statistics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KlDivergenceResult {
+    /// The base file.
+    pub base: KlBaseHeader,
+    /// The evaluated model.
+    pub model: ModelInfo,
+    /// Parameters.
+    pub params: RunParams,
+    /// Tokens scored.
+    pub n_scored: usize,
+    /// Perplexity statistics.
+    pub ppl: PplComparison,
+    /// Mean KL divergence.
+    pub kld: Estimate,
+    /// Distribution of the per-token KL divergence.
+    pub kld_distribution: Distribution,
+    /// Mean difference in probability of the right token, p(Q) - p(base) (fraction).
+    pub p_diff: Estimate,
+    /// Distribution of that difference.
+    pub p_diff_distribution: Distribution,
+    /// RMS of that difference.
+    pub p_diff_rms: Estimate,
+    /// Fraction of positions where both models rank the same token first.
+    pub same_top: Estimate,
+    /// Running values after each chunk.
+    pub chunks: Vec<KlChunkResult>,
+    /// Timings.
+    pub timings: Timings,
+    /// llama.cpp build.
+    pub build: BuildInfo,
+    /// Machine.
+    pub system: SystemInfo,
+}
+
+/// Measures the perplexity of `model` on `text`, calling `progress` after each chunk.
+///
+/// # Errors
+/// Parameter errors ([`PerplexityError::BatchNotMultiple`], [`PerplexityError::InvalidParam`]),
+/// [`PerplexityError::TooFewTokens`], [`PerplexityError::Context`] if the context cannot be
+/// created, [`PerplexityError::Decode`].
+pub fn perplexity(
+    model: &Model,
+    text: &Text,
+    params: &PerplexityParams,
+    progress: impl FnMut(&ChunkResult),
+) -> Result<PerplexityResult, PerplexityError> {
+    let mut ctx = model.new_context(&params.context_params()?)?;
+    run_ppl(&mut ctx, text, params, None, progress)
+}
+
+/// [`perplexity`] in an existing context (it must hold `n_seq` sequences of `n_ctx` tokens and
+/// take `n_batch` tokens a decode: see [`PerplexityParams::context_params`]). Its KV cache is
+/// cleared.
+///
+/// # Errors
+/// As [`perplexity`], and [`PerplexityError::ContextTooSmall`].
+pub fn perplexity_in(
+    ctx: &mut Context<'_>,
+    text: &Text,
+    params: &PerplexityParams,
+    progress: impl FnMut(&ChunkResult),
+) -> Result<PerplexityResult, PerplexityError> {
+    run_ppl(ctx, text, params, None, progress)
+}
+
+/// Measures perplexity like [`perplexity`] and writes the model's log-probabilities to `path`
+/// in llama-perplexity's `--kl-divergence-base` format. The PPL is computed as llama-perplexity
+/// computes it in that mode (which rounds slightly differently from the plain mode).
+///
+/// # Errors
+/// As [`perplexity`], and [`PerplexityError::Io`] writing the file (which is then removed).
+pub fn save_kl_base(
+    model: &Model,
+    text: &Text,
+    params: &PerplexityParams,
+    path: impl AsRef<Path>,
+    progress: impl FnMut(&ChunkResult),
+) -> Result<PerplexityResult, PerplexityError> {
+    let mut ctx = model.new_context(&params.context_params()?)?;
+    save_kl_base_in(&mut ctx, text, params, path, progress)
+}
+
+/// [`save_kl_base`] in an existing context.
+///
+/// # Errors
+/// As [`save_kl_base`] and [`perplexity_in`].
+pub fn save_kl_base_in(
+    ctx: &mut Context<'_>,
+    text: &Text,
+    params: &PerplexityParams,
+    path: impl AsRef<Path>,
+    progress: impl FnMut(&ChunkResult),
+) -> Result<PerplexityResult, PerplexityError> {
+    let path = path.as_ref();
+    let r = run_ppl(ctx, text, params, Some(path), progress);
+    if r.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
+/// Evaluates `model` against the base file at `base` (from [`save_kl_base`] or
+/// llama-perplexity `--kl-divergence-base`): KL divergence, PPL ratio and difference, top-token
+/// agreement. `params.n_ctx` must equal the file's chunk length (read it with
+/// [`KlBaseHeader::read`]).
+///
+/// # Errors
+/// [`PerplexityError::NotAKlBase`], [`PerplexityError::KlTruncated`],
+/// [`PerplexityError::KlInvalid`], [`PerplexityError::KlVocabMismatch`],
+/// [`PerplexityError::KlContextMismatch`], and those of [`perplexity`].
+pub fn kl_divergence(
+    model: &Model,
+    base: impl AsRef<Path>,
+    params: &PerplexityParams,
+    progress: impl FnMut(&KlChunkResult),
+) -> Result<KlDivergenceResult, PerplexityError> {
+    let (header, reader) = open_base(model, base.as_ref(), params)?;
+    let mut ctx = model.new_context(&params.context_params()?)?;
+    run_kl(&mut ctx, header, reader, params, progress)
+}
+
+/// [`kl_divergence`] in an existing context.
+///
+/// # Errors
+/// As [`kl_divergence`] and [`perplexity_in`].
+pub fn kl_divergence_in(
+    ctx: &mut Context<'_>,
+    base: impl AsRef<Path>,
+    params: &PerplexityParams,
+    progress: impl FnMut(&KlChunkResult),
+) -> Result<KlDivergenceResult, PerplexityError> {
+    let (header, reader) = open_base(ctx.model(), base.as_ref(), params)?;
+    run_kl(ctx, header, reader, params, progress)
+}
+
+fn open_base(model: &Model, path: &Path, params: &PerplexityParams) -> Result<(KlBaseHeader, BufReader<File>), PerplexityError> {
+    let (header, reader) = KlBaseHeader::read(path)?;
+    let n_vocab = model.info().n_vocab;
+    if header.n_vocab != n_vocab {
+        return Err(PerplexityError::KlVocabMismatch { path: path.to_path_buf(), file: header.n_vocab, model: n_vocab });
+    }
+    if header.n_ctx != params.n_ctx {
+        return Err(PerplexityError::KlContextMismatch { path: path.to_path_buf(), file: header.n_ctx, requested: params.n_ctx });
+    }
+    Ok((header, reader))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evaluation loop.
+
+/// What the scoring thread does with a batch of chunks; moved into it and handed back.
+enum Mode {
+    Ppl,
+    SaveBase { writer: KlBaseWriter, records: Vec<u16> },
+    Kl { reader: BufReader<File>, path: PathBuf, base: Vec<u16> },
+}
+
+enum Scored {
+    Nll(Vec<Vec<f64>>),
+    Kl(Vec<Vec<KlRow>>),
+}
+
+struct Job {
+    mode: Mode,
+    /// Per sequence: `n_rows * n_vocab` logits.
+    bufs: Vec<Vec<f32>>,
+    n_seq: usize,
+}
+
+struct Shared<'a> {
+    tokens: &'a [i32],
+    n_ctx: usize,
+    first: usize,
+    n_rows: usize,
+    n_vocab: usize,
+    pool: Option<&'a rayon::ThreadPool>,
+}
+
+impl Shared<'_> {
+    /// The tokens row `r` of chunk `chunk` predicts: `n_rows` of them.
+    fn targets(&self, chunk: usize) -> &[i32] {
+        let s = chunk * self.n_ctx + self.first + 1;
+        &self.tokens[s..s + self.n_rows]
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    fn score(&self, job: &mut Job, first_chunk: usize) -> Result<Scored, PerplexityError> {
+        let nv_rec = record_len(self.n_vocab as u32);
+        let n_vocab = self.n_vocab;
+        match &mut job.mode {
+            Mode::Ppl => {
+                let out = (0..job.n_seq)
+                    .map(|seq| {
+                        let targets = self.targets(first_chunk + seq);
+                        let rows = &job.bufs[seq];
+                        self.install(|| {
+                            rows.par_chunks(n_vocab)
+                                .zip(targets.par_iter())
+                                .map(|(row, &t)| score::nll(row, t as usize))
+                                .collect::<Vec<f64>>()
+                        })
+                    })
+                    .collect();
+                Ok(Scored::Nll(out))
+            }
+            Mode::SaveBase { writer, records } => {
+                let mut out = Vec::with_capacity(job.n_seq);
+                for seq in 0..job.n_seq {
+                    let targets = self.targets(first_chunk + seq);
+                    let rows = &job.bufs[seq];
+                    records.clear();
+                    records.resize(self.n_rows * nv_rec, 0);
+                    let nll = self.install(|| {
+                        records
+                            .par_chunks_mut(nv_rec)
+                            .zip(rows.par_chunks(n_vocab))
+                            .zip(targets.par_iter())
+                            .map(|((rec, row), &t)| score::nll_and_quantize(row, t as usize, rec))
+                            .collect::<Vec<f64>>()
+                    });
+                    writer.write_records(records)?;
+                    out.push(nll);
+                }
+                Ok(Scored::Nll(out))
+            }
+            Mode::Kl { reader, path, base } => {
+                let mut out = Vec::with_capacity(job.n_seq);
+                for seq in 0..job.n_seq {
+                    klfile::read_chunk(reader, self.n_rows, nv_rec, path, base)?;
+                    let targets = self.targets(first_chunk + seq);
+                    let rows = &job.bufs[seq];
+                    let base = &*base;
+                    let r = self.install(|| {
+                        base.par_chunks(nv_rec)
+                            .zip(rows.par_chunks(n_vocab))
+                            .zip(targets.par_iter())
+                            .map(|((b, row), &t)| score::kl_row(row, b, t as usize))
+                            .collect::<Vec<KlRow>>()
+                    });
+                    out.push(r);
+                }
+                Ok(Scored::Kl(out))
+            }
+        }
+    }
+}
+
+/// Everything the evaluation loop produced, before mode-specific summarising.
+struct LoopOut {
+    mode: Mode,
+    seconds_per_pass: f64,
+    total_s: f64,
+}
+
+fn check_context(ctx: &Context<'_>, layout: &Layout) -> Result<(), PerplexityError> {
+    let checks = [
+        ("n_seq_max", ctx.n_seq_max(), layout.n_seq),
+        ("per-sequence context (n_ctx_seq)", ctx.n_ctx_seq(), layout.n_ctx),
+        ("n_batch", ctx.n_batch(), layout.n_batch),
+    ];
+    for (what, have, need) in checks {
+        if have < need {
+            return Err(PerplexityError::ContextTooSmall { what, have, need });
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `n_chunk` chunks of `tokens` and hands each batch of chunks to the scorer, which
+/// runs on another thread while the next batch decodes. `on_scored(first_chunk, scored)` runs
+/// on this thread, in chunk order.
+#[allow(clippy::too_many_arguments)]
+fn eval_loop(
+    ctx: &mut Context<'_>,
+    tokens: &[i32],
+    layout: Layout,
+    n_chunk: usize,
+    params: &PerplexityParams,
+    mode: Mode,
+    start: Instant,
+    mut on_scored: impl FnMut(usize, Scored, f64) -> Result<(), PerplexityError>,
+) -> Result<LoopOut, PerplexityError> {
+    let model = ctx.model();
+    let n_vocab = model.info().n_vocab as usize;
+    let add_bos = model.add_bos();
+    let bos = model.token_bos();
+    let n_ctx = layout.n_ctx as usize;
+    let n_batch = layout.n_batch as usize;
+    let n_seq = layout.n_seq as usize;
+    let first = n_ctx / 2;
+    let n_rows = scored_per_chunk(layout.n_ctx);
+
+    let pool = match params.scoring_threads {
+        0 => None,
+        n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| PerplexityError::InvalidParam {
+            name: "scoring_threads",
+            reason: e.to_string(),
+        })?),
+    };
+    let shared = Shared { tokens, n_ctx, first, n_rows, n_vocab, pool: pool.as_ref() };
+    let mut batch = crate::Batch::new(n_batch.min(n_seq * n_ctx), 1)?;
+    let mut spare: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut seconds_per_pass = 0.0;
+
+    std::thread::scope(|s| -> Result<LoopOut, PerplexityError> {
+        type Handle<'s> = std::thread::ScopedJoinHandle<'s, (Job, Result<Scored, PerplexityError>)>;
+        let shared = &shared;
+        let mut mode = Some(mode);
+        let mut pending: Option<(usize, Handle<'_>)> = None;
+
+        let mut finish = |pending: (usize, Handle<'_>),
+                          mode: &mut Option<Mode>,
+                          spare: &mut Vec<Vec<Vec<f32>>>|
+         -> Result<(), PerplexityError> {
+            let (first_chunk, h) = pending;
+            let (job, scored) = h.join().map_err(|_| PerplexityError::ScorerPanicked)?;
+            *mode = Some(job.mode);
+            spare.push(job.bufs);
+            on_scored(first_chunk, scored?, start.elapsed().as_secs_f64())
+        };
+
+        for i in (0..n_chunk).step_by(n_seq) {
+            let start_tok = i * n_ctx;
+            let end_tok = start_tok + n_ctx;
+            let n_seq_batch = n_seq.min(n_chunk - i);
+            let t_pass = Instant::now();
+
+            let mut bufs = spare.pop().unwrap_or_default();
+            bufs.resize_with(n_seq_batch, Vec::new);
+            for b in &mut bufs {
+                b.resize(n_rows * n_vocab, 0.0);
+            }
+
+            ctx.memory_clear(true);
+            for j in 0..layout.num_batches as usize {
+                let batch_start = start_tok + j * n_batch;
+                let batch_size = (end_tok - batch_start).min(n_batch);
+                batch.clear();
+                for seq in 0..n_seq_batch {
+                    let seq_start = batch_start + seq * n_ctx;
+                    for k in 0..batch_size {
+                        let pos = j * n_batch + k;
+                        let tok = if add_bos && j == 0 && k == 0 { bos } else { tokens[seq_start + k] };
+                        batch.add(tok, pos as i32, &[seq as i32], pos >= first)?;
+                    }
+                }
+                ctx.decode(&batch)?;
+                for (seq, buf) in bufs.iter_mut().enumerate() {
+                    for k in 0..batch_size {
+                        let pos = j * n_batch + k;
+                        if pos < first || pos >= n_ctx - 1 {
+                            continue;
+                        }
+                        let index = seq * batch_size + k;
+                        let row = ctx.logits_ith(index as i32).ok_or(PerplexityError::MissingLogits { index })?;
+                        let r = pos - first;
+                        buf[r * n_vocab..(r + 1) * n_vocab].copy_from_slice(row);
+                    }
+                }
+            }
+            if i == 0 {
+                seconds_per_pass = t_pass.elapsed().as_secs_f64();
+            }
+            if let Some(p) = pending.take() {
+                finish(p, &mut mode, &mut spare)?;
+            }
+            let mut job = Job { mode: mode.take().expect("mode is handed back by every job"), bufs, n_seq: n_seq_batch };
+            let h = s.spawn(move || {
+                let r = shared.score(&mut job, i);
+                (job, r)
+            });
+            pending = Some((i, h));
+            if !params.overlap {
+                let p = pending.take().expect("just set");
+                finish(p, &mut mode, &mut spare)?;
+            }
+        }
+        if let Some(p) = pending.take() {
+            finish(p, &mut mode, &mut spare)?;
+        }
+        Ok(LoopOut { mode: mode.expect("mode handed back"), seconds_per_pass, total_s: start.elapsed().as_secs_f64() })
+    })
+}
+
+fn run_params(params: &PerplexityParams, layout: Layout, n_chunk: usize, add_bos: bool) -> RunParams {
+    RunParams { requested: params.clone(), layout, n_chunk, add_bos }
+}
+
+fn run_ppl(
+    ctx: &mut Context<'_>,
+    text: &Text,
+    params: &PerplexityParams,
+    kl_base: Option<&Path>,
+    mut progress: impl FnMut(&ChunkResult),
+) -> Result<PerplexityResult, PerplexityError> {
+    let layout = params.layout()?;
+    check_context(ctx, &layout)?;
+    let model = ctx.model();
+    let t0 = Instant::now();
+    let tokens = model.tokenize(text.as_str(), true);
+    let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let n_ctx = layout.n_ctx as usize;
+    if tokens.len() < 2 * n_ctx {
+        return Err(PerplexityError::TooFewTokens { n_tokens: tokens.len(), needed: 2 * n_ctx, n_ctx: layout.n_ctx });
+    }
+    let n_chunk_max = tokens.len() / n_ctx;
+    let n_chunk = params.chunks.map_or(n_chunk_max, |c| c.min(n_chunk_max));
+    let n_vocab = model.info().n_vocab;
+
+    let mode = match kl_base {
+        None => Mode::Ppl,
+        Some(path) => Mode::SaveBase {
+            writer: KlBaseWriter::create(path, layout.n_ctx, n_vocab, n_chunk as u32, &tokens[..n_chunk * n_ctx])?,
+            records: Vec::new(),
+        },
+    };
+
+    let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
+    let mut chunks = Vec::with_capacity(n_chunk);
+    let start = Instant::now();
+    let out = eval_loop(ctx, &tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
+        let Scored::Nll(per_seq) = scored else { unreachable!("perplexity mode scores NLL") };
+        for (seq, values) in per_seq.iter().enumerate() {
+            let mut chunk_nll = 0.0;
+            for &v in values {
+                nll += v;
+                nll2 += v * v;
+                chunk_nll += v;
+            }
+            count += values.len();
+            let (ppl, ppl_uncertainty) = stats::ppl_estimate(nll, nll2, count);
+            let c = ChunkResult {
+                chunk: first_chunk + seq + 1,
+                n_chunk,
+                ppl,
+                ppl_uncertainty,
+                chunk_ppl: (chunk_nll / values.len() as f64).exp(),
+                count,
+                elapsed_s,
+            };
+            progress(&c);
+            chunks.push(c);
+        }
+        Ok(())
+    })?;
+    let written = match out.mode {
+        Mode::SaveBase { writer, .. } => {
+            let path = writer.path.clone();
+            writer.finish()?;
+            Some(path)
+        }
+        _ => None,
+    };
+    let (ppl, ppl_uncertainty) = stats::ppl_estimate(nll, nll2, count);
+    let n_tokens_evaluated = n_chunk * n_ctx;
+    Ok(PerplexityResult {
+        text: text.info().clone(),
+        model: model.info().clone(),
+        params: run_params(params, layout, n_chunk, model.add_bos()),
+        n_tokens: tokens.len(),
+        n_tokens_evaluated,
+        n_scored: count,
+        ppl,
+        ppl_uncertainty,
+        nll_mean: nll / count as f64,
+        chunks,
+        kl_base: written,
+        timings: Timings {
+            tokenize_ms,
+            seconds_per_pass: out.seconds_per_pass,
+            total_s: out.total_s,
+            tokens_per_s: n_tokens_evaluated as f64 / out.total_s,
+        },
+        build: BuildInfo::current(),
+        system: SystemInfo::collect(),
+    })
+}
+
+fn run_kl(
+    ctx: &mut Context<'_>,
+    header: KlBaseHeader,
+    reader: BufReader<File>,
+    params: &PerplexityParams,
+    mut progress: impl FnMut(&KlChunkResult),
+) -> Result<KlDivergenceResult, PerplexityError> {
+    let layout = params.layout()?;
+    check_context(ctx, &layout)?;
+    let model = ctx.model();
+    let n_chunk = params.chunks.map_or(header.n_chunk as usize, |c| c.min(header.n_chunk as usize));
+    let n_rows = scored_per_chunk(header.n_ctx);
+    let mut sums = KlSums::default();
+    let mut kld_values: Vec<f32> = Vec::with_capacity(n_chunk * n_rows);
+    let mut p_diff_values: Vec<f32> = Vec::with_capacity(n_chunk * n_rows);
+    let mut chunks = Vec::with_capacity(n_chunk);
+    let mode = Mode::Kl { reader, path: header.path.clone(), base: Vec::new() };
+    let start = Instant::now();
+    let out = eval_loop(ctx, &header.tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
+        let Scored::Kl(per_seq) = scored else { unreachable!("KL mode scores KL rows") };
+        for (seq, rows) in per_seq.iter().enumerate() {
+            for r in rows {
+                sums.add(r);
+                kld_values.push(r.kld as f32);
+                p_diff_values.push(r.p_diff);
+            }
+            let c = KlChunkResult { chunk: first_chunk + seq + 1, n_chunk, running: sums.running(), count: sums.count, elapsed_s };
+            progress(&c);
+            chunks.push(c);
+        }
+        Ok(())
+    })?;
+    let (kld, kld_unc) = stats::mean_and_uncertainty(sums.sum_kld, sums.sum_kld2, sums.count);
+    let (p_diff, p_diff_unc) = stats::mean_and_uncertainty(sums.sum_p_diff, sums.sum_p_diff2, sums.count);
+    let running = sums.running();
+    let n_tokens_evaluated = n_chunk * header.n_ctx as usize;
+    Ok(KlDivergenceResult {
+        model: model.info().clone(),
+        params: run_params(params, layout, n_chunk, model.add_bos()),
+        n_scored: sums.count,
+        ppl: sums.ppl_stats(),
+        kld: Estimate { value: kld, uncertainty: kld_unc },
+        kld_distribution: Distribution::of(&mut kld_values),
+        p_diff: Estimate { value: p_diff, uncertainty: p_diff_unc },
+        p_diff_distribution: Distribution::of(&mut p_diff_values),
+        p_diff_rms: running.p_diff_rms,
+        same_top: running.same_top,
+        chunks,
+        timings: Timings {
+            tokenize_ms: 0.0,
+            seconds_per_pass: out.seconds_per_pass,
+            total_s: out.total_s,
+            tokens_per_s: n_tokens_evaluated as f64 / out.total_s,
+        },
+        base: header,
+        build: BuildInfo::current(),
+        system: SystemInfo::collect(),
+    })
+}
