@@ -62,8 +62,14 @@ impl BuildInfo {
         }
     }
 
-    /// llama-bench's `backends` field: compiled-in backends, comma separated.
+    /// llama-bench's `backends` field: the non-CPU backends compiled in, comma separated, or
+    /// `CPU` when there is none (as llama-bench writes it).
     pub fn backends_csv(&self) -> String {
-        self.backends.join(",")
+        let gpu: Vec<&str> = self.backends.iter().map(String::as_str).filter(|b| *b != "CPU").collect();
+        if gpu.is_empty() {
+            "CPU".into()
+        } else {
+            gpu.join(",")
+        }
     }
 }

@@ -107,8 +107,13 @@ impl SystemInfo {
         let sched_ext = read("/sys/kernel/sched_ext/state")
             .filter(|s| s == "enabled")
             .and_then(|_| read("/sys/kernel/sched_ext/root/ops"));
-        // SAFETY: returns a pointer to a static NUL-terminated string.
+        // llama_print_system_info rebuilds a function-static std::string: calls must not overlap.
+        static SYSTEM_INFO_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = SYSTEM_INFO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: returns a pointer to a static NUL-terminated string, copied before the lock
+        // is released.
         let llama_system_info = unsafe { crate::util::cstr_to_string(llama_sys::llama_print_system_info()) };
+        drop(guard);
         SystemInfo {
             cpu_info,
             gpu_info,
