@@ -52,9 +52,13 @@ struct Args {
     /// Compare the model against --kl-divergence-base.
     #[arg(long = "kl-divergence")]
     kl_divergence: bool,
-    /// Score after each decode instead of while the next one runs.
-    #[arg(long)]
+    /// Score after each decode instead of while the next one runs (the default overlaps only
+    /// when there are more CPUs than threads).
+    #[arg(long, conflicts_with = "overlap")]
     no_overlap: bool,
+    /// Score while the next batch decodes, even with no CPU to spare.
+    #[arg(long)]
+    overlap: bool,
     /// Print the result record as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -100,11 +104,14 @@ fn main() -> anyhow::Result<()> {
         n_ubatch: args.ubatch_size,
         chunks: usize::try_from(args.chunks).ok().filter(|&c| c > 0),
         flash_attn,
-        overlap: !args.no_overlap,
         ..Default::default()
     };
     if let Some(t) = args.threads {
         params.n_threads = t;
+        params.overlap = std::thread::available_parallelism().map_or(1, |n| n.get()) > t as usize;
+    }
+    if args.overlap || args.no_overlap {
+        params.overlap = args.overlap;
     }
 
     if args.kl_divergence {
@@ -121,18 +128,18 @@ fn main() -> anyhow::Result<()> {
         let r = perplexity::kl_divergence(&model, &base, &params, |c: &KlChunkResult| {
             let k = &c.running;
             out.print(&format!(
-                "{:4}    {:9.4} ± {:9.4}    {:10.5} ± {:10.5}    {:10.5} ± {:10.5}    {:6.3} ± {:6.3} %    {:6.3} ± {:6.3} %\n",
+                "{:4}    {} ± {}    {} ± {}    {} ± {}    {} ± {} %    {} ± {} %\n",
                 c.chunk,
-                k.ppl.value,
-                k.ppl.uncertainty,
-                k.ln_ppl_ratio.value,
-                k.ln_ppl_ratio.uncertainty,
-                k.kld.value,
-                k.kld.uncertainty,
-                100.0 * k.p_diff_rms.value,
-                100.0 * k.p_diff_rms.uncertainty,
-                100.0 * k.same_top.value,
-                100.0 * k.same_top.uncertainty
+                cf(k.ppl.value, 9, 4),
+                cf(k.ppl.uncertainty, 9, 4),
+                cf(k.ln_ppl_ratio.value, 10, 5),
+                cf(k.ln_ppl_ratio.uncertainty, 10, 5),
+                cf(k.kld.value, 10, 5),
+                cf(k.kld.uncertainty, 10, 5),
+                cf(100.0 * k.p_diff_rms.value, 6, 3),
+                cf(100.0 * k.p_diff_rms.uncertainty, 6, 3),
+                cf(100.0 * k.same_top.value, 6, 3),
+                cf(100.0 * k.same_top.uncertainty, 6, 3)
             ));
         })?;
         out.print("\n");
@@ -177,6 +184,16 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     }
     Ok(())
+}
+
+/// `%W.Plf` as C's printf writes it (`nan` / `-nan` rather than Rust's `NaN`).
+fn cf(v: f64, width: usize, prec: usize) -> String {
+    if v.is_nan() {
+        let s = if v.is_sign_negative() { "-nan" } else { "nan" };
+        format!("{s:>width$}")
+    } else {
+        format!("{v:width$.prec$}")
+    }
 }
 
 /// llama-perplexity's final KL-divergence report.

@@ -196,23 +196,27 @@ pub struct PerplexityParams {
     pub chunks: Option<usize>,
     /// Flash attention (`-fa`).
     pub flash_attn: FlashAttn,
-    /// Threads scoring the logits; 0 = rayon's global pool. Does not change the result.
+    /// Threads scoring the logits; 0 = automatic (the CPUs left to spare by the decode threads
+    /// when overlapping, else all of them). Does not change the result.
     pub scoring_threads: usize,
-    /// Score a batch while the next one decodes (true), or after each decode (false).
+    /// Score a batch while the next one decodes (true), or after each decode (false). The
+    /// default overlaps only when the machine has more CPUs than `n_threads`: on a machine whose
+    /// every core decodes, a concurrent scorer only slows ggml's threads down.
     pub overlap: bool,
 }
 
 impl Default for PerplexityParams {
     fn default() -> Self {
+        let n_threads = crate::system::default_threads();
         PerplexityParams {
             n_ctx: 512,
             n_batch: 2048,
             n_ubatch: 512,
-            n_threads: crate::system::default_threads() as u32,
+            n_threads: n_threads as u32,
             chunks: None,
             flash_attn: FlashAttn::Auto,
             scoring_threads: 0,
-            overlap: true,
+            overlap: n_cpus() > n_threads,
         }
     }
 }
@@ -672,7 +676,11 @@ fn eval_loop(
     let first = n_ctx / 2;
     let n_rows = scored_per_chunk(layout.n_ctx);
 
-    let pool = match params.scoring_threads {
+    let scoring_threads = match params.scoring_threads {
+        0 if params.overlap => n_cpus().saturating_sub(params.n_threads as usize).max(1),
+        n => n,
+    };
+    let pool = match scoring_threads {
         0 => None,
         n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| PerplexityError::InvalidParam {
             name: "scoring_threads",
@@ -762,6 +770,10 @@ fn eval_loop(
         }
         Ok(LoopOut { mode: mode.expect("mode handed back"), seconds_per_pass, total_s: start.elapsed().as_secs_f64() })
     })
+}
+
+fn n_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn run_params(params: &PerplexityParams, layout: Layout, n_chunk: usize, add_bos: bool) -> RunParams {

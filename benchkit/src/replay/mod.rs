@@ -2,7 +2,9 @@
 //! batching, OpenAI-compatible HTTP servers) and serving metrics (TTFT, TPOT, ITL, E2E, goodput).
 
 mod driver;
+pub mod http;
 pub mod inproc;
+pub mod metrics;
 mod types;
 pub mod workload;
 

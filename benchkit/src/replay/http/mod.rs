@@ -1,0 +1,528 @@
+//! The OpenAI-compatible HTTP target: streams `/v1/completions` or `/v1/chat/completions`
+//! from llama-server, vLLM or any provider and times every generated chunk.
+//!
+//! One [`reqwest`] client is shared by all requests (keep-alive pool, connection reuse, TLS
+//! through rustls with the webpki roots). The SSE body is decoded incrementally
+//! ([`sse::SseDecoder`]) and each event is parsed into a small borrowed struct.
+//!
+//! Timing (ns after the run start passed to [`Target::send`]):
+//! * `sent_ns`: right before the request is handed to the client;
+//! * `first_token_ns`: arrival of the first chunk that carries generated text
+//!   (`choices[0].text`, `delta.content`, `delta.reasoning_content` or `delta.reasoning`
+//!   non-empty) — a role-only or empty chunk is not a token;
+//! * `itl_ns`: the gap from each later content chunk to the previous one;
+//! * `end_ns`: `data: [DONE]` (or the end of the body / the failure).
+//!
+//! Token counts: the server's final `usage` when sent ([`TokenCountSource::ServerUsage`]);
+//! otherwise the client-side tokenizer over the received text, or, without a tokenizer, one
+//! token per content chunk (exact for llama-server and vLLM, which stream one token per
+//! chunk); both are reported as [`TokenCountSource::ClientTokenizer`].
+//!
+//! The API key is read once from the environment variable named in the config, sent as
+//! `Authorization: Bearer`, marked sensitive, and never printed (`Debug` redacts it).
+
+pub mod sse;
+mod stream;
+
+use super::{Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::ser::{SerializeMap, Serializer};
+use sse::{SseDecoder, SseError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stream::StreamState;
+use thiserror::Error;
+
+/// A client-side tokenizer: text -> token count.
+pub type Tokenizer = Arc<dyn Fn(&str) -> usize + Send + Sync>;
+
+/// Which OpenAI endpoint to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/v1/completions` with `prompt` (the messages' contents joined by blank lines, or the
+    /// request's token ids when it only has tokens).
+    Completions,
+    /// `/v1/chat/completions` with `messages`.
+    #[default]
+    ChatCompletions,
+}
+
+impl Endpoint {
+    /// The path under `/v1`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Completions => "completions",
+            Endpoint::ChatCompletions => "chat/completions",
+        }
+    }
+}
+
+/// How to reach the server and what to ask of it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HttpTargetConfig {
+    /// Server root, e.g. `http://127.0.0.1:8080` (a trailing `/v1` is accepted too).
+    pub base_url: String,
+    /// Endpoint.
+    pub endpoint: Endpoint,
+    /// `model` sent in every request.
+    pub model: String,
+    /// Name of the environment variable holding the API key (`None`: send no key). The key
+    /// itself is never stored in the config.
+    pub api_key_env: Option<String>,
+    /// Limit for a whole request, stream included (a stalled stream fails with
+    /// [`Failure::Timeout`]).
+    pub request_timeout: Duration,
+    /// Send `"ignore_eos": true` (vLLM, llama-server) so every request generates exactly
+    /// `output_len` tokens.
+    pub ignore_eos: bool,
+    /// Extra body fields; they override the built-in ones of the same name.
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
+    /// Keep the generated text in each record.
+    pub keep_text: bool,
+}
+
+impl HttpTargetConfig {
+    /// Defaults for a server at `base_url` serving `model`: chat endpoint, key from
+    /// `OPENAI_API_KEY` when set, 10 minute timeout, `ignore_eos`, no extra fields.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            endpoint: Endpoint::ChatCompletions,
+            model: model.into(),
+            api_key_env: Some("OPENAI_API_KEY".to_string()),
+            request_timeout: Duration::from_secs(600),
+            ignore_eos: true,
+            extra_body: serde_json::Map::new(),
+            keep_text: false,
+        }
+    }
+}
+
+/// Why an [`HttpTarget`] could not be created.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The base URL does not parse or is not http(s).
+    #[error("invalid base URL {url:?}: {detail}")]
+    InvalidBaseUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// The API key variable holds a value that cannot be sent in a header (the value is not
+    /// shown).
+    #[error("the API key in ${env} is not a valid header value")]
+    InvalidApiKey {
+        /// The variable's name.
+        env: String,
+    },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("building the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+struct Inner {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    config: HttpTargetConfig,
+    tokenizer: Option<Tokenizer>,
+}
+
+/// An OpenAI-compatible streaming server as a replay [`Target`].
+///
+/// [`Target::send`]'s future must run inside a tokio runtime with I/O and time enabled
+/// (`Runtime::new`, `#[tokio::main]`, or a builder with `enable_all`). Cloning shares the
+/// client and its connection pool.
+#[derive(Clone)]
+pub struct HttpTarget {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HttpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTarget")
+            .field("url", &self.inner.url.as_str())
+            .field("config", &self.inner.config)
+            .field("api_key", &"<redacted>")
+            .field("tokenizer", &self.inner.tokenizer.is_some())
+            .finish()
+    }
+}
+
+impl HttpTarget {
+    /// Creates the target (and its shared client). `tokenizer` counts output tokens when the
+    /// server sends no usage. Reads the API key from `config.api_key_env` now; an unset
+    /// variable means no `Authorization` header.
+    ///
+    /// # Errors
+    /// [`HttpError::InvalidBaseUrl`], [`HttpError::InvalidApiKey`], [`HttpError::Client`].
+    pub fn new(config: HttpTargetConfig, tokenizer: Option<Tokenizer>) -> Result<Self, HttpError> {
+        let url = endpoint_url(&config.base_url, config.endpoint)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(env) = &config.api_key_env {
+            if let Some(key) = std::env::var_os(env) {
+                let key = key.into_string().map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
+                if !key.is_empty() {
+                    let mut v = HeaderValue::try_from(format!("Bearer {key}"))
+                        .map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
+                    v.set_sensitive(true);
+                    headers.insert(AUTHORIZATION, v);
+                }
+            }
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .pool_max_idle_per_host(usize::MAX)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(config.request_timeout)
+            .no_proxy()
+            .build()?;
+        Ok(Self { inner: Arc::new(Inner { client, url, config, tokenizer }) })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpTargetConfig {
+        &self.inner.config
+    }
+
+    /// The full endpoint URL requests go to.
+    pub fn url(&self) -> &str {
+        self.inner.url.as_str()
+    }
+}
+
+fn endpoint_url(base: &str, endpoint: Endpoint) -> Result<reqwest::Url, HttpError> {
+    let bad = |detail: String| HttpError::InvalidBaseUrl { url: base.to_string(), detail };
+    let trimmed = base.trim_end_matches('/');
+    let full = if trimmed.ends_with("/v1") {
+        format!("{trimmed}/{}", endpoint.path())
+    } else {
+        format!("{trimmed}/v1/{}", endpoint.path())
+    };
+    let url = reqwest::Url::parse(&full).map_err(|e| bad(e.to_string()))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(bad(format!("scheme {} is not http or https", url.scheme())));
+    }
+    Ok(url)
+}
+
+impl Target for HttpTarget {
+    fn describe(&self) -> String {
+        format!("http:{}", self.inner.url)
+    }
+
+    fn send(&self, request: Request, start: Instant) -> RecordFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move { run(&inner, request, start).await })
+    }
+}
+
+fn ns_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The request body; serialized directly from the request (no intermediate JSON value).
+struct Body<'a> {
+    config: &'a HttpTargetConfig,
+    request: &'a Request,
+}
+
+struct Prompt<'a>(&'a Request);
+
+impl serde::Serialize for Prompt<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        match (r.messages.as_slice(), &r.prompt_tokens) {
+            ([], Some(tokens)) => s.collect_seq(tokens),
+            ([one], _) => s.serialize_str(&one.content),
+            (many, _) => {
+                let mut joined = String::with_capacity(many.iter().map(|m| m.content.len() + 2).sum());
+                for (i, m) in many.iter().enumerate() {
+                    if i > 0 {
+                        joined.push_str("\n\n");
+                    }
+                    joined.push_str(&m.content);
+                }
+                s.serialize_str(&joined)
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.config;
+        let extra = &c.extra_body;
+        let mut m = s.serialize_map(None)?;
+        // Built-in fields, unless `extra_body` overrides them.
+        macro_rules! field {
+            ($k:expr, $v:expr) => {
+                if !extra.contains_key($k) {
+                    m.serialize_entry($k, $v)?;
+                }
+            };
+        }
+        field!("model", &c.model);
+        match c.endpoint {
+            Endpoint::Completions => field!("prompt", &Prompt(self.request)),
+            Endpoint::ChatCompletions => field!("messages", &self.request.messages),
+        }
+        field!("max_tokens", &self.request.output_len);
+        field!("stream", &true);
+        field!("stream_options", &StreamOptions);
+        field!("temperature", &0);
+        if c.ignore_eos {
+            field!("ignore_eos", &true);
+        }
+        for (k, v) in extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+struct StreamOptions;
+
+impl serde::Serialize for StreamOptions {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("include_usage", &true)?;
+        m.end()
+    }
+}
+
+fn body_bytes(config: &HttpTargetConfig, request: &Request) -> Result<Vec<u8>, serde_json::Error> {
+    let prompt_len: usize = request.messages.iter().map(|m| m.content.len() + 40).sum();
+    let mut out = Vec::with_capacity(256 + prompt_len + config.model.len());
+    serde_json::to_writer(&mut out, &Body { config, request })?;
+    Ok(out)
+}
+
+async fn run(inner: &Inner, request: Request, start: Instant) -> RequestRecord {
+    let config = &inner.config;
+    let collect_text = config.keep_text || inner.tokenizer.is_some();
+    let mut state = StreamState::new(collect_text, request.output_len);
+    let mut sent_ns = None;
+    let body = match (config.endpoint, request.messages.is_empty()) {
+        (Endpoint::ChatCompletions, true) => Err(Failure::Other {
+            detail: "the chat endpoint needs text messages (this request only has token ids)".to_string(),
+        }),
+        _ => body_bytes(config, &request).map_err(|e| Failure::Other { detail: format!("encoding the request: {e}") }),
+    };
+    let outcome = match body {
+        Err(f) => Err(f),
+        Ok(body) => {
+            match tokio::time::timeout(config.request_timeout, exchange(inner, body, &mut state, &mut sent_ns, start)).await
+            {
+                Ok(r) => r,
+                // Everything arrived; only the end of the body did not.
+                Err(_) if state.done => Ok(()),
+                Err(_) => Err(Failure::Timeout),
+            }
+        }
+    };
+    let now = ns_since(start);
+    let sent_ns = sent_ns.unwrap_or(now);
+    let (end_ns, failure) = match outcome {
+        Ok(()) => (state.done_ns.unwrap_or(now), None),
+        Err(f) => (now, Some(f)),
+    };
+    let (output_tokens, source) = match state.completion_tokens {
+        Some(n) => (n, TokenCountSource::ServerUsage),
+        None => match &inner.tokenizer {
+            Some(tok) => (u32::try_from(tok(&state.text)).unwrap_or(u32::MAX), TokenCountSource::ClientTokenizer),
+            None => (state.content_chunks, TokenCountSource::ClientTokenizer),
+        },
+    };
+    RequestRecord {
+        id: request.id,
+        conversation_id: request.conversation_id,
+        turn: request.turn,
+        warmup: request.warmup,
+        scheduled_ns: request.scheduled_ns,
+        sent_ns,
+        first_token_ns: state.first_token_ns,
+        itl_ns: std::mem::take(&mut state.itl_ns),
+        end_ns,
+        input_tokens: state.prompt_tokens.unwrap_or(request.prompt_len),
+        output_tokens,
+        output_tokens_source: source,
+        failure,
+        text: config.keep_text.then(|| std::mem::take(&mut state.text)),
+    }
+}
+
+/// Failure wrapper so the SSE decoder's errors and the state's failures share one type.
+struct StreamFailure(Failure);
+
+impl From<SseError> for StreamFailure {
+    fn from(e: SseError) -> Self {
+        StreamFailure(Failure::Stream { detail: e.to_string() })
+    }
+}
+
+/// Whether sending failed because a pooled connection was already closed by the peer
+/// (hyper's "connection closed before message completed" on a request that got no response).
+fn is_stale_connection(e: &reqwest::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = src {
+        if err.to_string().contains("connection closed before message completed") {
+            return true;
+        }
+        src = err.source();
+    }
+    false
+}
+
+/// Cap on the error body read from a non-2xx response.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Sends the request and reads the stream into `state` (the `[DONE]` time is the end).
+async fn exchange(
+    inner: &Inner,
+    body: Vec<u8>,
+    state: &mut StreamState,
+    sent_ns: &mut Option<u64>,
+    start: Instant,
+) -> Result<(), Failure> {
+    *sent_ns = Some(ns_since(start));
+    let mut resp = match inner.client.post(inner.url.clone()).body(body.clone()).send().await {
+        Ok(r) => r,
+        // A kept-alive connection that the server closed between two requests (llama-server
+        // does) fails before anything was exchanged: that is no server failure, so the request
+        // is sent once more on a fresh connection, and timed from then.
+        Err(e) if is_stale_connection(&e) => {
+            *sent_ns = Some(ns_since(start));
+            inner.client.post(inner.url.clone()).body(body).send().await.map_err(transport_failure)?
+        }
+        Err(e) => return Err(transport_failure(e)),
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        let mut buf = Vec::new();
+        while buf.len() < MAX_ERROR_BODY {
+            match resp.chunk().await {
+                Ok(Some(c)) => buf.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        return Err(stream::classify_status(status.as_u16(), &buf));
+    }
+    let mut decoder = SseDecoder::new();
+    let mut head = [0u8; 256];
+    let mut head_len = 0usize;
+    loop {
+        let piece = match resp.chunk().await {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                if state.complete() {
+                    break; // the server closed abruptly after finishing
+                }
+                return Err(transport_failure(e));
+            }
+        };
+        let now = ns_since(start);
+        if head_len < head.len() {
+            let n = piece.len().min(head.len() - head_len);
+            head[head_len..head_len + n].copy_from_slice(&piece[..n]);
+            head_len += n;
+        }
+        if state.done {
+            continue; // drain to the end so the connection goes back to the pool
+        }
+        decoder
+            .feed(&piece, |ev| match state.on_event(ev.event, ev.data, now) {
+                Ok(_) => Ok(()),
+                Err(f) => Err(StreamFailure(f)),
+            })
+            .map_err(|e| e.0)?;
+    }
+    if !state.done {
+        let now = ns_since(start);
+        decoder
+            .finish(|ev| match state.on_event(ev.event, ev.data, now) {
+                Ok(_) => Ok(()),
+                Err(f) => Err(StreamFailure(f)),
+            })
+            .map_err(|e| e.0)?;
+    }
+    if !state.any_event {
+        return Err(stream::classify_non_sse(&head[..head_len]));
+    }
+    if !state.complete() {
+        return Err(Failure::Connection { detail: "stream closed before [DONE]".to_string() });
+    }
+    Ok(())
+}
+
+/// Maps a client error (connect, reset, closed mid-body) to a [`Failure`].
+fn transport_failure(e: reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    Failure::Connection { detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::ChatMessage;
+
+    fn req(messages: Vec<ChatMessage>, tokens: Option<Vec<i32>>) -> Request {
+        Request {
+            id: 1,
+            conversation_id: "c".into(),
+            turn: 0,
+            messages,
+            prompt_tokens: tokens,
+            prompt_len: 3,
+            output_len: 5,
+            scheduled_ns: 0,
+            warmup: false,
+        }
+    }
+
+    #[test]
+    fn bodies() {
+        let mut c = HttpTargetConfig::new("http://h:1/v1/", "m");
+        c.extra_body.insert("temperature".into(), serde_json::json!(0.7));
+        c.extra_body.insert("top_k".into(), serde_json::json!(1));
+        let msg = vec![ChatMessage { role: "user".into(), content: "a\"b".into() }];
+        let v: serde_json::Value = serde_json::from_slice(&body_bytes(&c, &req(msg.clone(), None)).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "a\"b"}], "max_tokens": 5,
+                "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": true,
+                "temperature": 0.7, "top_k": 1})
+        );
+        c.endpoint = Endpoint::Completions;
+        c.ignore_eos = false;
+        let v: serde_json::Value = serde_json::from_slice(&body_bytes(&c, &req(vec![], Some(vec![1, 2]))).unwrap()).unwrap();
+        assert_eq!(v["prompt"], serde_json::json!([1, 2]));
+        assert!(v.get("ignore_eos").is_none());
+        let two = vec![msg[0].clone(), ChatMessage { role: "assistant".into(), content: "c".into() }];
+        let v: serde_json::Value = serde_json::from_slice(&body_bytes(&c, &req(two, None)).unwrap()).unwrap();
+        assert_eq!(v["prompt"], "a\"b\n\nc");
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(endpoint_url("http://h:1", Endpoint::Completions).unwrap().as_str(), "http://h:1/v1/completions");
+        assert_eq!(endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().as_str(), "https://h/v1/chat/completions");
+        assert!(matches!(endpoint_url("ftp://h", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
+        assert!(matches!(endpoint_url("not a url", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
+    }
+}
