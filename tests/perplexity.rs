@@ -187,10 +187,13 @@ fn gemma_matches_llama_perplexity_one_chunk_per_batch() {
 fn parallel_sequences_match_and_thread_count_does_not_change_the_result() {
     let text = test_text();
     // n_batch = 4 x n_ctx: four chunks decode as parallel sequences of one batch.
-    let a = perplexity::perplexity(gemma(), &text, &gemma_params(512, 2), |_| {}).unwrap();
+    // Scored on two threads while the next batch decodes...
+    let p = PerplexityParams { scoring_threads: 2, overlap: true, ..gemma_params(512, 2) };
+    let a = perplexity::perplexity(gemma(), &text, &p, |_| {}).unwrap();
     assert_eq!(a.params.layout.n_seq, 4);
     assert!(rel(a.ppl, LLAMA_PPL) < 1e-4, "PPL {} vs llama-perplexity {LLAMA_PPL}", a.ppl);
-    // One decode thread, one scoring thread, no overlap: the same bits.
+    // ... or by one thread after each decode, straight from llama.cpp's buffer, with one decode
+    // thread: the same bits.
     let p = PerplexityParams { scoring_threads: 1, overlap: false, ..gemma_params(512, 1) };
     let b = perplexity::perplexity(gemma(), &text, &p, |_| {}).unwrap();
     assert_eq!(a.ppl.to_bits(), b.ppl.to_bits(), "{} vs {}", a.ppl, b.ppl);
@@ -203,7 +206,8 @@ fn parallel_sequences_match_and_thread_count_does_not_change_the_result() {
 // ---- KL divergence ---------------------------------------------------------------------------
 
 fn tiny_params() -> PerplexityParams {
-    PerplexityParams { n_ctx: 64, n_batch: 128, chunks: Some(6), n_threads: 2, ..Default::default() }
+    // overlap: the threaded scorer path (the CI machine's default is the inline one).
+    PerplexityParams { n_ctx: 64, n_batch: 128, chunks: Some(6), n_threads: 2, overlap: true, ..Default::default() }
 }
 
 #[test]
@@ -373,7 +377,9 @@ fn several_decodes_per_chunk_match_one() {
     // n_batch < n_ctx: a chunk takes several decodes; the scores are those of one decode.
     let f16 = load(&tiny(None));
     let text = test_text();
-    let one = perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 64, ..tiny_params() }, |_| {}).unwrap();
+    let one =
+        perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 64, overlap: false, ..tiny_params() }, |_| {})
+            .unwrap();
     let three = perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 24, ..tiny_params() }, |_| {}).unwrap();
     assert_eq!(three.params.layout.num_batches, 3);
     assert!(rel(one.ppl, three.ppl) < 1e-4, "{} vs {}", one.ppl, three.ppl);

@@ -25,7 +25,7 @@ pub const MAGIC: &[u8; 8] = b"_logits_";
 
 /// u16 values per record for a vocabulary of `n_vocab`.
 pub fn record_len(n_vocab: u32) -> usize {
-    2 * ((n_vocab as usize + 1) / 2) + 4
+    2 * (n_vocab as usize).div_ceil(2) + 4
 }
 
 /// Scored positions per chunk of `n_ctx` tokens.

@@ -544,7 +544,6 @@ struct Job {
     mode: Mode,
     /// Per sequence: `n_rows * n_vocab` logits.
     bufs: Vec<Vec<f32>>,
-    n_seq: usize,
 }
 
 struct Shared<'a> {
@@ -570,17 +569,18 @@ impl Shared<'_> {
         }
     }
 
-    fn score(&self, job: &mut Job, first_chunk: usize) -> Result<Scored, PerplexityError> {
+    /// Scores `rows[seq][r]`, the logits of row `r` of chunk `first_chunk + seq`.
+    fn score(&self, mode: &mut Mode, rows: &[Vec<&[f32]>], first_chunk: usize) -> Result<Scored, PerplexityError> {
         let nv_rec = record_len(self.n_vocab as u32);
-        let n_vocab = self.n_vocab;
-        match &mut job.mode {
+        let n_seq = rows.len();
+        match mode {
             Mode::Ppl => {
-                let out = (0..job.n_seq)
+                let out = (0..n_seq)
                     .map(|seq| {
                         let targets = self.targets(first_chunk + seq);
-                        let rows = &job.bufs[seq];
+                        let rows = &rows[seq];
                         self.install(|| {
-                            rows.par_chunks(n_vocab)
+                            rows.par_iter()
                                 .zip(targets.par_iter())
                                 .map(|(row, &t)| score::nll(row, t as usize))
                                 .collect::<Vec<f64>>()
@@ -590,16 +590,16 @@ impl Shared<'_> {
                 Ok(Scored::Nll(out))
             }
             Mode::SaveBase { writer, records } => {
-                let mut out = Vec::with_capacity(job.n_seq);
-                for seq in 0..job.n_seq {
+                let mut out = Vec::with_capacity(n_seq);
+                for seq in 0..n_seq {
                     let targets = self.targets(first_chunk + seq);
-                    let rows = &job.bufs[seq];
+                    let rows = &rows[seq];
                     records.clear();
                     records.resize(self.n_rows * nv_rec, 0);
                     let nll = self.install(|| {
                         records
                             .par_chunks_mut(nv_rec)
-                            .zip(rows.par_chunks(n_vocab))
+                            .zip(rows.par_iter())
                             .zip(targets.par_iter())
                             .map(|((rec, row), &t)| score::nll_and_quantize(row, t as usize, rec))
                             .collect::<Vec<f64>>()
@@ -610,15 +610,15 @@ impl Shared<'_> {
                 Ok(Scored::Nll(out))
             }
             Mode::Kl { reader, path, base } => {
-                let mut out = Vec::with_capacity(job.n_seq);
-                for seq in 0..job.n_seq {
+                let mut out = Vec::with_capacity(n_seq);
+                for seq in 0..n_seq {
                     klfile::read_chunk(reader, self.n_rows, nv_rec, path, base)?;
                     let targets = self.targets(first_chunk + seq);
-                    let rows = &job.bufs[seq];
+                    let rows = &rows[seq];
                     let base = &*base;
                     let r = self.install(|| {
                         base.par_chunks(nv_rec)
-                            .zip(rows.par_chunks(n_vocab))
+                            .zip(rows.par_iter())
                             .zip(targets.par_iter())
                             .map(|((b, row), &t)| score::kl_row(row, b, t as usize))
                             .collect::<Vec<KlRow>>()
@@ -698,16 +698,19 @@ fn eval_loop(
         let mut mode = Some(mode);
         let mut pending: Option<(usize, Handle<'_>)> = None;
 
-        let mut finish = |pending: (usize, Handle<'_>),
-                          mode: &mut Option<Mode>,
-                          spare: &mut Vec<Vec<Vec<f32>>>|
-         -> Result<(), PerplexityError> {
+        let finish = |pending: (usize, Handle<'_>),
+                      mode: &mut Option<Mode>,
+                      spare: &mut Vec<Vec<Vec<f32>>>|
+         -> Result<(usize, Scored), PerplexityError> {
             let (first_chunk, h) = pending;
             let (job, scored) = h.join().map_err(|_| PerplexityError::ScorerPanicked)?;
             *mode = Some(job.mode);
             spare.push(job.bufs);
-            on_scored(first_chunk, scored?, start.elapsed().as_secs_f64())
+            Ok((first_chunk, scored?))
         };
+        // Without overlap and with one decode per chunk, rows are scored where llama.cpp left
+        // them; otherwise they are copied out (the next decode overwrites them).
+        let copy = params.overlap || layout.num_batches > 1;
 
         for i in (0..n_chunk).step_by(n_seq) {
             let start_tok = i * n_ctx;
@@ -716,15 +719,18 @@ fn eval_loop(
             let t_pass = Instant::now();
 
             let mut bufs = spare.pop().unwrap_or_default();
-            bufs.resize_with(n_seq_batch, Vec::new);
-            for b in &mut bufs {
-                b.resize(n_rows * n_vocab, 0.0);
+            if copy {
+                bufs.resize_with(n_seq_batch, Vec::new);
+                for b in &mut bufs {
+                    b.resize(n_rows * n_vocab, 0.0);
+                }
             }
 
             ctx.memory_clear(true);
+            let mut batch_size = 0;
             for j in 0..layout.num_batches as usize {
                 let batch_start = start_tok + j * n_batch;
-                let batch_size = (end_tok - batch_start).min(n_batch);
+                batch_size = (end_tok - batch_start).min(n_batch);
                 batch.clear();
                 for seq in 0..n_seq_batch {
                     let seq_start = batch_start + seq * n_ctx;
@@ -735,6 +741,9 @@ fn eval_loop(
                     }
                 }
                 ctx.decode(&batch)?;
+                if !copy {
+                    continue;
+                }
                 for (seq, buf) in bufs.iter_mut().enumerate() {
                     for k in 0..batch_size {
                         let pos = j * n_batch + k;
@@ -751,22 +760,45 @@ fn eval_loop(
             if i == 0 {
                 seconds_per_pass = t_pass.elapsed().as_secs_f64();
             }
-            if let Some(p) = pending.take() {
-                finish(p, &mut mode, &mut spare)?;
+            if !params.overlap {
+                let rows: Vec<Vec<&[f32]>> = if copy {
+                    bufs.iter().map(|b| b.chunks_exact(n_vocab).collect()).collect()
+                } else {
+                    let mut rows = Vec::with_capacity(n_seq_batch);
+                    for seq in 0..n_seq_batch {
+                        let r = (first..n_ctx - 1)
+                            .map(|k| {
+                                let index = seq * batch_size + k;
+                                ctx.logits_ith(index as i32).ok_or(PerplexityError::MissingLogits { index })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        rows.push(r);
+                    }
+                    rows
+                };
+                let m = mode.as_mut().expect("mode present without overlap");
+                let scored = shared.score(m, &rows, i)?;
+                drop(rows);
+                spare.push(bufs);
+                on_scored(i, scored, start.elapsed().as_secs_f64())?;
+                continue;
             }
-            let mut job = Job { mode: mode.take().expect("mode is handed back by every job"), bufs, n_seq: n_seq_batch };
+            if let Some(p) = pending.take() {
+                let (c, scored) = finish(p, &mut mode, &mut spare)?;
+                on_scored(c, scored, start.elapsed().as_secs_f64())?;
+            }
+            let mut job = Job { mode: mode.take().expect("mode is handed back by every job"), bufs };
             let h = s.spawn(move || {
-                let r = shared.score(&mut job, i);
+                let rows: Vec<Vec<&[f32]>> = job.bufs.iter().map(|b| b.chunks_exact(n_vocab).collect()).collect();
+                let r = shared.score(&mut job.mode, &rows, i);
+                drop(rows);
                 (job, r)
             });
             pending = Some((i, h));
-            if !params.overlap {
-                let p = pending.take().expect("just set");
-                finish(p, &mut mode, &mut spare)?;
-            }
         }
         if let Some(p) = pending.take() {
-            finish(p, &mut mode, &mut spare)?;
+            let (c, scored) = finish(p, &mut mode, &mut spare)?;
+            on_scored(c, scored, start.elapsed().as_secs_f64())?;
         }
         Ok(LoopOut { mode: mode.expect("mode handed back"), seconds_per_pass, total_s: start.elapsed().as_secs_f64() })
     })
