@@ -323,7 +323,7 @@ fn run() -> anyhow::Result<()> {
         w.write_footer()?;
     }
     if failed > 0 {
-        eprintln!("{failed} grid point(s) failed; their records carry the error");
+        eprintln!("{failed} grid point(s) failed: json, jsonl and md carry their errors; csv and sql leave them out");
     }
     Ok(())
 }

@@ -535,13 +535,25 @@ impl<W: Write> Writer<W> {
 
     /// Writes one record and flushes.
     ///
+    /// A failed record (status `failed`) appears in json, jsonl (with `status` and `error`) and md
+    /// (`failed: <error>` in the t/s column). csv and sql are the formats scripts average over
+    /// (`compare-llama-bench.py`, dashboards) and llama-bench never writes a failed test, so
+    /// there a failed record writes no row: nothing in csv, an SQL comment naming the test and
+    /// its error in sql.
+    ///
     /// # Errors
     /// I/O errors of the underlying writer.
     pub fn write_record(&mut self, r: &BenchRecord) -> io::Result<()> {
         if self.build.is_none() {
             self.build = Some((r.build_commit.clone(), r.build_number));
         }
+        let failed = r.status == Status::Failed;
         let text = match self.format {
+            OutputFormat::Csv if failed => String::new(),
+            OutputFormat::Sql if failed => {
+                let error = r.error.as_deref().unwrap_or("unknown error").replace(['\n', '\r'], " ");
+                format!("-- benchkit: {} ({}) failed: {error}\n", r.test, r.model_filename.replace(['\n', '\r'], " "))
+            }
             OutputFormat::Csv => {
                 let vals: Vec<String> = LLAMA_BENCH_FIELDS
                     .iter()
@@ -782,7 +794,8 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
     fn csv_has_llama_bench_columns_quoted() {
         let out = to_string(&records(), OutputFormat::Csv);
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 5);
+        // The failed record writes no row.
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], LLAMA_BENCH_CSV_HEADER);
         assert_eq!(lines[0], LLAMA_BENCH_FIELDS.join(","));
         assert!(lines[1].starts_with("\"abc1234\",\"6543\",\"AMD EPYC \"\"Genoa\"\" 9654 'x'\",\"\",\"CPU\","), "{}", lines[1]);
@@ -795,8 +808,7 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         let pp = csv_split(lines[1]);
         assert_eq!(pp[40], format!("{:.6}", records()[0].avg_ts));
         assert!(pp[40].split_once('.').unwrap().1.len() == 6);
-        let failed = csv_split(lines[4]);
-        assert_eq!(&failed[38..], ["0", "0", "0.000000", "0.000000"]);
+        assert!(lines.iter().all(|l| !l.contains("0.000000\",\"0.000000")), "no zero-timing rows");
     }
 
     #[test]
@@ -902,12 +914,13 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         sqlite(&[&format!(".read {}", sql.display())]);
         // Loading twice adds rows to the existing table, as with llama-bench.
         sqlite(&[&format!(".read {}", sql.display())]);
-        assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench"]), "8");
+        assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench"]), "6");
+        assert!(text.contains("\n-- benchkit: tg128 (") && text.contains(") failed: context | too \"large\" for this\n"), "{text}");
         assert_eq!(
             sqlite(&["SELECT cpu_info, n_prompt, typeof(avg_ts), typeof(n_batch) FROM llama_bench WHERE n_gen = 0 LIMIT 1"]),
             "AMD EPYC \"Genoa\" 9654 'x'|512|real|integer"
         );
-        assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench WHERE avg_ts = 0"]), "2");
+        assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench WHERE avg_ts = 0"]), "0");
         assert_eq!(sqlite(&["SELECT type FROM pragma_table_info('llama_bench') WHERE name = 'cpu_strict'"]), "INTEGER");
     }
 

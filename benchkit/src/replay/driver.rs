@@ -1,11 +1,24 @@
-//! Drives a schedule against a target: sends each request at its precomputed arrival time
-//! (sub-millisecond precision), bounds concurrency, keeps a conversation's turns in order, and
-//! streams every finished record to the caller as it completes.
+//! Drives a schedule against a target: sends each request at its precomputed arrival time,
+//! bounds concurrency, keeps a conversation's turns in order, and streams every finished record
+//! to the caller as it completes.
+//!
+//! Timing: the dispatcher is a task that waits for each arrival on a `timerfd` registered with
+//! the runtime's reactor (Linux; see [`PreciseTimer`]), so requests leave within microseconds of
+//! their schedule instead of tokio's 1 ms timer granularity, nothing spins between arrivals (a
+//! spinning waiter would take a core from the client's own work and from a server on the same
+//! machine), no thread hand-off is paid per request, and the offered rate never drifts with the
+//! time a request takes to build or send.
+//!
+//! Memory does not grow with the length of the run: [`drive_iter`] pulls requests lazily from an
+//! iterator, so only the requests in flight exist at any time.
 
 use super::types::{Request, RequestRecord, Target};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::HashMap;
+use std::iter::Peekable;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// How to drive the schedule.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -17,98 +30,357 @@ pub struct DriveOptions {
 /// What the driver observed besides the records.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DriveStats {
-    /// From the first scheduled arrival to the last completion.
+    /// From the start (time 0 of the schedule) to the last completion.
     pub duration: Duration,
     /// Requests sent.
     pub sent: u64,
-}
-
-/// Waits until `deadline`: sleeps while far away, then yields until it passes, so requests
-/// leave within microseconds of their schedule instead of tokio's 1 ms timer granularity.
-async fn wait_until(deadline: Instant) {
-    let now = Instant::now();
-    if deadline > now + Duration::from_millis(2) {
-        tokio::time::sleep_until((deadline - Duration::from_millis(1)).into()).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
+    /// Later turns not sent because an earlier turn of their conversation failed.
+    pub skipped_turns: u64,
 }
 
 /// Sends `requests` to `target` on their schedule and calls `on_record` for each finished
-/// request (in completion order) from the calling task. Must run inside a tokio runtime.
+/// request (in completion order) from the calling task. Must run inside a tokio runtime
+/// (either flavour).
 ///
-/// Multi-turn conversations: turn 0 is sent at its scheduled time; turn k+1 is released when
-/// turn k completes (its `scheduled_ns` becomes that completion time).
+/// Requests may come in any order: they are grouped into conversations (`conversation_id`)
+/// and dispatched by their first turn's `scheduled_ns`. Multi-turn conversations: the first
+/// turn is sent at its scheduled time; turn k+1 is released when turn k completes (its
+/// `scheduled_ns` becomes that completion time), and after a failed turn the rest of the
+/// conversation is not sent (counted in [`DriveStats::skipped_turns`]).
+///
+/// This holds the whole list; for very long runs use [`drive_iter`], which holds only the
+/// requests in flight.
 pub async fn drive(
     target: Arc<dyn Target>,
     requests: Vec<Request>,
     options: &DriveOptions,
-    mut on_record: impl FnMut(RequestRecord),
+    on_record: impl FnMut(RequestRecord),
 ) -> DriveStats {
-    let mut follow_ups: BTreeMap<String, VecDeque<Request>> = BTreeMap::new();
-    let mut firsts = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut conversations: Vec<Vec<Request>> = Vec::new();
     for r in requests {
-        if r.turn == 0 {
-            firsts.push(r);
-        } else {
-            follow_ups.entry(r.conversation_id.clone()).or_default().push_back(r);
+        match index.get(&r.conversation_id) {
+            Some(&i) => conversations[i].push(r),
+            None => {
+                index.insert(r.conversation_id.clone(), conversations.len());
+                conversations.push(vec![r]);
+            }
         }
     }
-    for turns in follow_ups.values_mut() {
-        turns.make_contiguous().sort_by_key(|r| r.turn);
+    drop(index);
+    for c in &mut conversations {
+        c.sort_by_key(|r| r.turn);
     }
-    firsts.sort_by_key(|r| (r.scheduled_ns, r.id));
-    let follow_ups = Arc::new(std::sync::Mutex::new(follow_ups));
-    let semaphore = options.max_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RequestRecord>();
-    let start = Instant::now();
-    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    conversations.sort_by_key(|c| (c[0].scheduled_ns, c[0].id));
+    run(target, conversations.into_iter(), options, on_record).await
+}
 
+/// Like [`drive`], but pulls requests lazily from `requests` (on the dispatcher thread), so a
+/// run of millions of requests needs memory only for those in flight.
+///
+/// The iterator must yield first turns in order of `scheduled_ns` (a request due before the
+/// previous one is sent right away), with a conversation's later turns (`turn > 0`, same
+/// `conversation_id`) directly after its first turn, in turn order — the order
+/// [`schedule`](super::workload::schedule) keeps. A later turn that does not follow its
+/// conversation is sent as a conversation of its own.
+///
+/// ```no_run
+/// # async fn f(target: std::sync::Arc<dyn benchkit::replay::Target>) -> Result<(), Box<dyn std::error::Error>> {
+/// use benchkit::replay::{drive_iter, ChatMessage, DriveOptions, Request};
+/// use benchkit::replay::workload::{Arrival, ArrivalTimes};
+/// let times = ArrivalTimes::new(&Arrival::Poisson { rate: 5000.0 }, 42)?;
+/// let requests = times.take(1_000_000).enumerate().map(|(i, t)| Request {
+///     id: i as u64,
+///     conversation_id: format!("synthetic-{i}"),
+///     turn: 0,
+///     messages: vec![ChatMessage { role: "user".into(), content: "Hello".into() }],
+///     prompt_tokens: None,
+///     prompt_len: 1,
+///     output_len: 8,
+///     scheduled_ns: t,
+///     warmup: false,
+/// });
+/// let mut n = 0;
+/// drive_iter(target, requests, &DriveOptions::default(), |_rec| n += 1).await;
+/// # Ok(()) }
+/// ```
+pub async fn drive_iter<I>(
+    target: Arc<dyn Target>,
+    requests: I,
+    options: &DriveOptions,
+    on_record: impl FnMut(RequestRecord),
+) -> DriveStats
+where
+    I: IntoIterator<Item = Request>,
+    I::IntoIter: Send + 'static,
+{
+    run(target, Contiguous(requests.into_iter().peekable()), options, on_record).await
+}
+
+/// Groups a request with the later turns of its conversation that directly follow it.
+struct Contiguous<I: Iterator<Item = Request>>(Peekable<I>);
+
+impl<I: Iterator<Item = Request>> Iterator for Contiguous<I> {
+    type Item = Vec<Request>;
+
+    fn next(&mut self) -> Option<Vec<Request>> {
+        let first = self.0.next()?;
+        let mut turns = vec![first];
+        while let Some(next) = self.0.next_if(|r| r.turn > 0 && r.conversation_id == turns[0].conversation_id) {
+            turns.push(next);
+        }
+        Some(turns)
+    }
+}
+
+/// Shared by every conversation task.
+struct Shared {
+    target: Arc<dyn Target>,
+    semaphore: Option<Arc<Semaphore>>,
+    sent: AtomicU64,
+    skipped: AtomicU64,
+    start: Instant,
+}
+
+async fn run<C>(
+    target: Arc<dyn Target>,
+    conversations: C,
+    options: &DriveOptions,
+    mut on_record: impl FnMut(RequestRecord),
+) -> DriveStats
+where
+    C: Iterator<Item = Vec<Request>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        target,
+        semaphore: options.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+        sent: AtomicU64::new(0),
+        skipped: AtomicU64::new(0),
+        start,
+    });
     let dispatcher = {
-        let target = target.clone();
-        let sent = sent.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            for r in firsts {
-                wait_until(start + Duration::from_nanos(r.scheduled_ns)).await;
-                let permit = match &semaphore {
-                    Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore never closed")),
+            let mut timer = PreciseTimer::new();
+            for turns in conversations {
+                let Some(first) = turns.first() else { continue };
+                timer.sleep_until(start + Duration::from_nanos(first.scheduled_ns)).await;
+                // Waiting for a free slot holds back the following arrivals too (as a client
+                // with a bounded pool does); their lag shows it.
+                let permit = match &shared.semaphore {
+                    Some(s) => Some(s.clone().acquire_owned().await.expect("the driver never closes its semaphore")),
                     None => None,
                 };
-                let (target, tx, follow_ups, sent, semaphore) =
-                    (target.clone(), tx.clone(), follow_ups.clone(), sent.clone(), semaphore.clone());
-                tokio::spawn(async move {
-                    let mut next = Some(r);
-                    let mut permit = permit;
-                    while let Some(req) = next.take() {
-                        if permit.is_none() {
-                            if let Some(s) = &semaphore {
-                                permit = Some(s.clone().acquire_owned().await.expect("semaphore never closed"));
-                            }
-                        }
-                        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let conv = req.conversation_id.clone();
-                        let rec = target.send(req, start).await;
-                        drop(permit.take());
-                        let ok = rec.ok();
-                        let done_ns = rec.end_ns;
-                        let _ = tx.send(rec);
-                        if ok {
-                            let mut f = follow_ups.lock().unwrap_or_else(|e| e.into_inner());
-                            if let Some(mut n) = f.get_mut(&conv).and_then(VecDeque::pop_front) {
-                                n.scheduled_ns = done_ns;
-                                next = Some(n);
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(conversation(shared.clone(), turns, permit, tx.clone()));
             }
         })
     };
-    // Records arrive as requests finish; the channel closes when every sender is gone.
+    // The channel closes when the dispatcher and every conversation task are done.
     while let Some(rec) = rx.recv().await {
         on_record(rec);
     }
-    let _ = dispatcher.await;
-    DriveStats { duration: start.elapsed(), sent: sent.load(std::sync::atomic::Ordering::Relaxed) }
+    if let Err(e) = dispatcher.await {
+        if e.is_panic() {
+            // A panic in the caller's request iterator: hand it back to the caller.
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    DriveStats {
+        duration: start.elapsed(),
+        sent: shared.sent.load(Ordering::Relaxed),
+        skipped_turns: shared.skipped.load(Ordering::Relaxed),
+    }
+}
+
+/// Sends a conversation's turns one after the other.
+async fn conversation(
+    shared: Arc<Shared>,
+    turns: Vec<Request>,
+    mut permit: Option<OwnedSemaphorePermit>,
+    tx: mpsc::UnboundedSender<RequestRecord>,
+) {
+    let n = turns.len();
+    let mut previous_end: Option<u64> = None;
+    for (i, mut req) in turns.into_iter().enumerate() {
+        if let Some(end) = previous_end {
+            req.scheduled_ns = end;
+            if permit.is_none() {
+                if let Some(s) = &shared.semaphore {
+                    permit = Some(s.clone().acquire_owned().await.expect("the driver never closes its semaphore"));
+                }
+            }
+        }
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        let rec = shared.target.send(req, shared.start).await;
+        drop(permit.take());
+        let (ok, end) = (rec.ok(), rec.end_ns);
+        let _ = tx.send(rec);
+        if !ok {
+            shared.skipped.fetch_add((n - i - 1) as u64, Ordering::Relaxed);
+            return;
+        }
+        previous_end = Some(end);
+    }
+}
+
+/// Waits for arrival times with nanosecond resolution inside the runtime: a `timerfd`
+/// registered with tokio's reactor (Linux), so the worker that runs the dispatcher sleeps in
+/// `epoll_wait` and wakes when the request is due — no spinning, no extra thread, and no hand-off
+/// between threads. tokio's own timer rounds up to whole milliseconds; it is the fallback where
+/// `timerfd` is not available.
+struct PreciseTimer {
+    #[cfg(target_os = "linux")]
+    fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+impl PreciseTimer {
+    fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let fd = timerfd::create().and_then(timerfd::register);
+            if let Err(e) = &fd {
+                tracing::warn!("timerfd unavailable ({e}); arrivals use tokio's millisecond timer");
+            }
+            Self { fd: fd.ok() }
+        }
+        #[cfg(not(target_os = "linux"))]
+        Self {}
+    }
+
+    async fn sleep_until(&mut self, deadline: Instant) {
+        let now = Instant::now();
+        if deadline <= now {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            match timerfd::wait(fd, deadline - now).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!("timerfd failed ({e}); arrivals use tokio's millisecond timer");
+                    self.fd = None;
+                }
+            }
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod timerfd {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Duration;
+    use tokio::io::unix::AsyncFd;
+
+    /// A non-blocking monotonic timerfd.
+    pub(super) fn create() -> io::Result<OwnedFd> {
+        // SAFETY: timerfd_create takes no pointers; a negative result is an error.
+        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Registers the timer with the current runtime's reactor. A runtime built without I/O
+    /// (`enable_io`) makes tokio panic here; that is caught and reported as an error, so the
+    /// caller falls back to tokio's timer.
+    pub(super) fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+        let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: an OwnedFd stays open and returns the same descriptor from as_raw_fd for
+            // as long as it lives, and the AsyncFd owns it from here on.
+            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        }));
+        match registered {
+            Ok(Ok(fd)) => Ok(fd),
+            Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+            Err(_) => Err(io::Error::other("the tokio runtime has no I/O driver (enable_io)")),
+        }
+    }
+
+    /// Arms the timer `after` from now (one shot) and waits for it to expire.
+    pub(super) async fn wait(fd: &AsyncFd<OwnedFd>, after: Duration) -> io::Result<()> {
+        let value = libc::timespec {
+            tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(after.subsec_nanos().max(1) as i32),
+        };
+        let spec = libc::itimerspec { it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
+        // SAFETY: the descriptor is open (owned by `fd`), `spec` is a valid itimerspec that
+        // outlives the call, and a null old-value pointer is allowed.
+        let rc = unsafe { libc::timerfd_settime(fd.get_ref().as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            let mut guard = fd.readable().await?;
+            // A stale readiness from the previous expiry reads EAGAIN: try_io clears it and
+            // the loop waits for the new one.
+            match guard.try_io(|inner| {
+                let mut expirations = 0u64;
+                // SAFETY: reads 8 bytes into a live u64 from an open descriptor.
+                let n = unsafe {
+                    libc::read(inner.get_ref().as_raw_fd(), (&mut expirations as *mut u64).cast(), 8)
+                };
+                if n == 8 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(id: u64, conv: &str, turn: u32) -> Request {
+        Request {
+            id,
+            conversation_id: conv.into(),
+            turn,
+            messages: Vec::new(),
+            prompt_tokens: None,
+            prompt_len: 1,
+            output_len: 1,
+            scheduled_ns: 0,
+            warmup: false,
+        }
+    }
+
+    #[test]
+    fn contiguous_groups_follow_ups_only() {
+        let list = vec![req(0, "a", 0), req(1, "a", 1), req(2, "b", 0), req(3, "a", 2), req(4, "b", 0)];
+        let groups: Vec<Vec<u64>> = Contiguous(list.into_iter().peekable()).map(|g| g.iter().map(|r| r.id).collect()).collect();
+        // "a" turn 2 does not follow its conversation: it stands alone; a second turn 0 of
+        // "b" starts a new group.
+        assert_eq!(groups, vec![vec![0, 1], vec![2], vec![3], vec![4]]);
+    }
+
+    #[tokio::test]
+    async fn precise_timer_is_not_early_and_not_coarse() {
+        let mut timer = PreciseTimer::new();
+        #[cfg(target_os = "linux")]
+        assert!(timer.fd.is_some());
+        let mut late = Vec::new();
+        for us in [0u64, 30, 200, 1500, 50, 50, 50] {
+            let deadline = Instant::now() + Duration::from_micros(us);
+            timer.sleep_until(deadline).await;
+            let now = Instant::now();
+            assert!(now >= deadline, "woke {:?} early", deadline - now);
+            late.push(now - deadline);
+        }
+        late.sort();
+        // tokio's own timer would be up to 1 ms late on most of these.
+        #[cfg(target_os = "linux")]
+        assert!(late[late.len() / 2] < Duration::from_micros(900), "median lateness {:?}", late[late.len() / 2]);
+    }
 }

@@ -8,5 +8,5 @@ pub mod metrics;
 mod types;
 pub mod workload;
 
-pub use driver::{drive, DriveOptions, DriveStats};
+pub use driver::{drive, drive_iter, DriveOptions, DriveStats};
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

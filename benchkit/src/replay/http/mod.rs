@@ -312,7 +312,7 @@ async fn run(inner: &Inner, request: Request, start: Instant) -> RequestRecord {
         (Endpoint::ChatCompletions, true) => Err(Failure::Other {
             detail: "the chat endpoint needs text messages (this request only has token ids)".to_string(),
         }),
-        _ => body_bytes(config, &request).map_err(|e| Failure::Other { detail: format!("encoding the request: {e}") }),
+        _ => body_bytes(config, &request).map(bytes::Bytes::from).map_err(|e| Failure::Other { detail: format!("encoding the request: {e}") }),
     };
     let outcome = match body {
         Err(f) => Err(f),
@@ -385,7 +385,7 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// Sends the request and reads the stream into `state` (the `[DONE]` time is the end).
 async fn exchange(
     inner: &Inner,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     state: &mut StreamState,
     sent_ns: &mut Option<u64>,
     start: Instant,

@@ -95,6 +95,76 @@ enum Gaps {
     Gamma(Gamma<f64>),
 }
 
+/// Arrival times, ns after the start, drawn lazily: the first at 0, the next ones cumulative
+/// sums of inter-arrival times (exact multiples of `1 / rate` for [`Arrival::Constant`];
+/// exponential or gamma draws from a ChaCha8 stream seeded with `seed` otherwise). An endless
+/// iterator: [`schedule`] uses it for a list of requests, and a generator of requests can zip
+/// with it to replay millions of requests without materialising them (see
+/// [`drive_iter`](crate::replay::drive_iter)).
+///
+/// ```
+/// use benchkit::replay::workload::{Arrival, ArrivalTimes};
+/// let t: Vec<u64> = ArrivalTimes::new(&Arrival::Constant { rate: 4.0 }, 0)?.take(3).collect();
+/// assert_eq!(t, [0, 250_000_000, 500_000_000]);
+/// # Ok::<(), benchkit::replay::workload::WorkloadError>(())
+/// ```
+pub struct ArrivalTimes {
+    gaps: Gaps,
+    rng: ChaCha8Rng,
+    n: u64,
+    elapsed_s: f64,
+}
+
+impl std::fmt::Debug for ArrivalTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrivalTimes").field("n", &self.n).field("elapsed_s", &self.elapsed_s).finish_non_exhaustive()
+    }
+}
+
+impl ArrivalTimes {
+    /// The arrival times of `arrival`, seeded with `seed`.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] for bad arrival
+    /// parameters.
+    pub fn new(arrival: &Arrival, seed: u64) -> Result<Self, WorkloadError> {
+        arrival.validate()?;
+        let gaps = match *arrival {
+            Arrival::AllAtOnce => Gaps::Zero,
+            Arrival::Constant { rate } => Gaps::Constant(rate),
+            Arrival::Poisson { rate } => Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?),
+            Arrival::Gamma { rate, burstiness } => Gaps::Gamma(
+                Gamma::new(burstiness, 1.0 / (rate * burstiness))
+                    .map_err(|_| WorkloadError::InvalidBurstiness { burstiness })?,
+            ),
+        };
+        Ok(Self { gaps, rng: ChaCha8Rng::seed_from_u64(seed), n: 0, elapsed_s: 0.0 })
+    }
+}
+
+impl Iterator for ArrivalTimes {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.n > 0 {
+            match &self.gaps {
+                Gaps::Zero => {}
+                Gaps::Constant(rate) => self.elapsed_s = self.n as f64 / rate,
+                Gaps::Exp(d) => self.elapsed_s += d.sample(&mut self.rng),
+                Gaps::Gamma(d) => self.elapsed_s += d.sample(&mut self.rng),
+            }
+        }
+        self.n += 1;
+        // Float-to-int casts saturate, so absurdly slow rates cannot wrap.
+        Some((self.elapsed_s * 1e9).round() as u64)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
 /// Computes every request's `scheduled_ns` up front, marks warmup requests, applies the limit
 /// and renumbers `id` to the position in the schedule.
 ///
@@ -128,20 +198,7 @@ pub fn schedule(
     warmup: usize,
     limit: Limit,
 ) -> Result<ScheduleInfo, WorkloadError> {
-    arrival.validate()?;
-    let gaps = match *arrival {
-        Arrival::AllAtOnce => Gaps::Zero,
-        Arrival::Constant { rate } => Gaps::Constant(rate),
-        Arrival::Poisson { rate } => {
-            Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?)
-        }
-        Arrival::Gamma { rate, burstiness } => Gaps::Gamma(
-            Gamma::new(burstiness, 1.0 / (rate * burstiness))
-                .map_err(|_| WorkloadError::InvalidBurstiness { burstiness })?,
-        ),
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut elapsed_s = 0.0f64;
+    let mut times = ArrivalTimes::new(arrival, seed)?;
     let mut arrivals = 0usize;
     let mut conversations: HashMap<String, (u64, bool)> = HashMap::new();
     let mut is_arrival = Vec::with_capacity(requests.len());
@@ -155,16 +212,7 @@ pub fn schedule(
             }
         }
         is_arrival.push(true);
-        if arrivals > 0 {
-            match &gaps {
-                Gaps::Zero => {}
-                Gaps::Constant(rate) => elapsed_s = arrivals as f64 / rate,
-                Gaps::Exp(d) => elapsed_s += d.sample(&mut rng),
-                Gaps::Gamma(d) => elapsed_s += d.sample(&mut rng),
-            }
-        }
-        // Float-to-int casts saturate, so absurdly slow rates cannot wrap.
-        r.scheduled_ns = (elapsed_s * 1e9).round() as u64;
+        r.scheduled_ns = times.next().unwrap_or(u64::MAX);
         r.warmup = arrivals < warmup;
         arrivals += 1;
         conversations.insert(r.conversation_id.clone(), (r.scheduled_ns, r.warmup));

@@ -31,7 +31,7 @@ mod sample;
 mod sharegpt;
 mod synthetic;
 
-pub use arrival::{schedule, Arrival, Limit, ScheduleInfo};
+pub use arrival::{schedule, Arrival, ArrivalTimes, Limit, ScheduleInfo};
 pub use error::WorkloadError;
 pub use sample::{
     chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter,

@@ -1,0 +1,290 @@
+//! Client capacity of benchkit's replay: how many streamed requests per second the HTTP target
+//! and driver sustain, how far requests leave from their schedule, and how much memory a long
+//! run takes. `scripts/bench_replay.py` runs it next to a Python asyncio/aiohttp client.
+//!
+//! ```sh
+//! B=target/release/examples/replay_capacity
+//! $B serve --port 8099 &                      # loopback server: a fixed reply, streamed at once
+//! $B client --base-url http://127.0.0.1:8099 --rate 20000 --requests 200000
+//! ```
+//!
+//! `serve` answers every `POST /v1/completions` with the same OpenAI-style SSE stream (`--tokens`
+//! content chunks, a finish chunk, a usage chunk, `[DONE]`) without any delay, so the client is
+//! the bottleneck. `client` replays `--requests` requests at `--rate` per second (constant, or
+//! Poisson with `--poisson`) through [`benchkit::replay::drive_iter`] — requests are generated
+//! lazily, so memory does not grow with the run — and prints one JSON object: achieved
+//! throughput, schedule lag percentiles, TTFT, failures and peak RSS.
+
+use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
+use benchkit::replay::metrics::{Aggregator, SloConfig};
+use benchkit::replay::workload::{Arrival, ArrivalTimes};
+use benchkit::replay::{drive_iter, ChatMessage, DriveOptions, Request, Target};
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// The client allocates a few small buffers per request (reqwest/hyper); glibc's malloc spends
+// a tenth of the client's time on them at 20k req/s.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(about = "Client capacity benchmark for benchkit's replay (loopback server + client)")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve a fixed streamed completion on 127.0.0.1 (prints `listening on ADDR`).
+    Serve {
+        /// Port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Content chunks per reply.
+        #[arg(long, default_value_t = 4)]
+        tokens: u32,
+    },
+    /// Replay requests against a server and print the figures as JSON.
+    Client {
+        /// Server root, e.g. http://127.0.0.1:8099.
+        #[arg(long)]
+        base_url: String,
+        /// Offered requests per second.
+        #[arg(long, default_value_t = 20000.0)]
+        rate: f64,
+        /// Requests (after warmup).
+        #[arg(long, default_value_t = 200_000)]
+        requests: usize,
+        /// Warmup requests (sent first at the same rate, excluded from the figures).
+        #[arg(long, default_value_t = 1000)]
+        warmup: usize,
+        /// Poisson arrivals instead of a constant rate.
+        #[arg(long)]
+        poisson: bool,
+        /// max_tokens asked for.
+        #[arg(long, default_value_t = 4)]
+        tokens: u32,
+        /// At most this many requests in flight.
+        #[arg(long)]
+        max_concurrency: Option<usize>,
+        /// tokio worker threads (0: a current-thread runtime).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Seed for Poisson arrivals.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Args::parse().cmd {
+        Cmd::Serve { port, tokens } => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(serve(port, tokens))
+        }
+        Cmd::Client { base_url, rate, requests, warmup, poisson, tokens, max_concurrency, workers, seed } => {
+            let rt = match workers {
+                0 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+                n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+            };
+            let arrival = if poisson { Arrival::Poisson { rate } } else { Arrival::Constant { rate } };
+            // Spawned, so the record loop runs on a worker next to the requests (block_on would
+            // run it on this thread and wake it for every record).
+            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, max_concurrency, seed));
+            let out = rt.block_on(run)??;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+    }
+}
+
+/// The whole HTTP response every request gets: `tokens` content chunks, a finish chunk, usage.
+fn reply(tokens: u32) -> Vec<u8> {
+    let mut body = String::new();
+    let chunk = |text: &str, finish: &str| {
+        format!(
+            "data: {{\"id\":\"cmpl-capacity\",\"object\":\"text_completion\",\"created\":0,\"model\":\"capacity\",\
+             \"choices\":[{{\"index\":0,\"text\":\"{text}\",\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n"
+        )
+    };
+    for _ in 0..tokens {
+        body.push_str(&chunk(" tok", "null"));
+    }
+    body.push_str(&chunk("", "\"length\""));
+    body.push_str(&format!(
+        "data: {{\"id\":\"cmpl-capacity\",\"object\":\"text_completion\",\"created\":0,\"model\":\"capacity\",\
+         \"choices\":[],\"usage\":{{\"prompt_tokens\":4,\"completion_tokens\":{tokens},\"total_tokens\":{}}}}}\n\n",
+        tokens + 4
+    ));
+    body.push_str("data: [DONE]\n\n");
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+async fn serve(port: u16, tokens: u32) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {}", listener.local_addr()?);
+    let reply: Arc<[u8]> = reply(tokens).into();
+    loop {
+        // Out of descriptors (a client opening connections faster than it closes them):
+        // keep serving the open ones instead of exiting.
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let reply = reply.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(sock, &reply).await {
+                eprintln!("connection: {e}");
+            }
+        });
+    }
+}
+
+/// HTTP/1.1 keep-alive: answers each complete request (head + Content-Length body) in order.
+async fn connection(mut sock: tokio::net::TcpStream, reply: &[u8]) -> std::io::Result<()> {
+    sock.set_nodelay(true)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
+    loop {
+        let mut used = 0;
+        while let Some(h) = memchr_find(&buf[used..], b"\r\n\r\n") {
+            let head = &buf[used..used + h];
+            let Some(len) = content_length(head) else {
+                sock.write_all(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
+                return Ok(());
+            };
+            let end = used + h + 4 + len;
+            if buf.len() < end {
+                break;
+            }
+            used = end;
+            sock.write_all(reply).await?;
+        }
+        buf.drain(..used);
+        if sock.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    let head = std::str::from_utf8(head).ok()?;
+    if !head.starts_with("POST ") && !head.starts_with("GET ") {
+        return None;
+    }
+    let mut len = Some(0);
+    for line in head.split("\r\n").skip(1) {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().ok();
+            } else if k.trim().eq_ignore_ascii_case("transfer-encoding") {
+                return None; // chunked request bodies are not needed here
+            }
+        }
+    }
+    len
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = |key: &str| -> Option<f64> {
+        status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse::<f64>().ok()
+    };
+    kb("VmHWM:").map(|k| k / 1024.0)
+}
+
+async fn client(
+    base_url: String,
+    arrival: Arrival,
+    requests: usize,
+    warmup: usize,
+    tokens: u32,
+    max_concurrency: Option<usize>,
+    seed: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let config = HttpTargetConfig {
+        endpoint: Endpoint::Completions,
+        api_key_env: None,
+        request_timeout: Duration::from_secs(30),
+        ..HttpTargetConfig::new(base_url, "capacity")
+    };
+    let target: Arc<dyn Target> = Arc::new(HttpTarget::new(config, None)?);
+    let prompt = vec![ChatMessage { role: "user".into(), content: "Say hello.".into() }];
+    let total = requests + warmup;
+    let times = ArrivalTimes::new(&arrival, seed)?;
+    // Generated on the dispatcher thread as they are due: nothing is held per request.
+    let gen = times.take(total).enumerate().map(move |(i, t)| Request {
+        id: i as u64,
+        conversation_id: format!("capacity-{i}"),
+        turn: 0,
+        messages: prompt.clone(),
+        prompt_tokens: None,
+        prompt_len: 4,
+        output_len: tokens,
+        scheduled_ns: t,
+        warmup: i < warmup,
+    });
+    let mut agg = Aggregator::new(SloConfig::default());
+    let rss_before = peak_rss_mb();
+    // Largest schedule lag per 100 ms window of the schedule: shows when the client fell behind.
+    let mut windows: Vec<u64> = Vec::new();
+    let stats = drive_iter(target, gen, &DriveOptions { max_concurrency }, |rec| {
+        let w = (rec.scheduled_ns / 100_000_000) as usize;
+        if windows.len() <= w {
+            windows.resize(w + 1, 0);
+        }
+        windows[w] = windows[w].max(rec.sent_ns.saturating_sub(rec.scheduled_ns));
+        agg.record(&rec)
+    })
+    .await;
+    let worst: Vec<(usize, f64)> = {
+        let mut v: Vec<(usize, f64)> = windows.iter().enumerate().map(|(i, &ns)| (i, ns as f64 / 1e6)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v.truncate(5);
+        v
+    };
+    let summary = agg.finish(stats.duration);
+    let rate = match arrival {
+        Arrival::Constant { rate } | Arrival::Poisson { rate } | Arrival::Gamma { rate, .. } => rate,
+        Arrival::AllAtOnce => f64::INFINITY,
+    };
+    let lag = &summary.schedule_lag;
+    Ok(serde_json::json!({
+        "client": "benchkit",
+        "offered_rate": rate,
+        "arrivals": if matches!(arrival, Arrival::Poisson { .. }) { "poisson" } else { "constant" },
+        "requests": requests,
+        "warmup": warmup,
+        "completed": summary.completed,
+        "failed": summary.failed,
+        "failures": summary.failures,
+        "duration_s": summary.duration,
+        "request_throughput": summary.request_throughput,
+        "output_throughput": summary.output_throughput,
+        "total_output_tokens": summary.total_output_tokens,
+        "lag_median_ms": lag.median_ms,
+        "lag_p99_ms": lag.p99_ms,
+        "lag_max_ms": lag.max_ms,
+        "ttft_median_ms": summary.ttft.median_ms,
+        "ttft_p99_ms": summary.ttft.p99_ms,
+        "e2el_p99_ms": summary.e2el.p99_ms,
+        "peak_rss_mb_before_run": rss_before,
+        "worst_lag_windows_100ms": worst.iter().map(|(i, ms)| serde_json::json!({"at_s": *i as f64 / 10.0, "max_lag_ms": ms})).collect::<Vec<_>>(),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Performance figures of benchkit's replay (issue #5), measured side by side in one run:
+
+1. Client capacity: a loopback server that streams a fixed reply at once
+   (`replay_capacity serve`), driven by benchkit's HTTP target (`replay_capacity client`) and by
+   a Python asyncio/aiohttp client built like vLLM's benchmark client
+   (scripts/replay_capacity_aiohttp.py) at the same offered rate. Prints achieved requests/s,
+   schedule lag, TTFT and peak RSS of each, the ratio benchkit / Python, and a long benchkit run
+   (default 1,000,000 requests) for its memory. Targets: >= 20,000 req/s sustained, p99
+   schedule lag < 1 ms, < 100 MB RSS for 1M requests.
+2. In-process engine vs pp/tg measurement: at concurrency 1 the in-process target's generation
+   speed should match the llama-bench-style tg speed (examples/inproc_vs_bench.rs), within 5%.
+
+    scripts/bench_replay.py                           # everything (real test model for part 2)
+    scripts/bench_replay.py --skip-inproc --rate 20000 --requests 200000 --long 1000000
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EX = os.path.join(ROOT, "target", "release", "examples")
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE, **kw).stdout
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def ensure_aiohttp():
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        print("installing aiohttp (pip)...", file=sys.stderr)
+        sh([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "aiohttp"])
+
+
+def start_server(tokens):
+    srv = subprocess.Popen([os.path.join(EX, "replay_capacity"), "serve", "--tokens", str(tokens)],
+                           stdout=subprocess.PIPE, text=True)
+    line = srv.stdout.readline()
+    m = re.search(r"listening on (\S+)", line)
+    if not m:
+        srv.kill()
+        sys.exit(f"server did not start: {line!r}")
+    return srv, f"http://{m.group(1)}"
+
+
+def run_client(cmd):
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    return json.loads(sh(cmd))
+
+
+def capacity(a):
+    ensure_aiohttp()
+    srv, url = start_server(a.tokens)
+    try:
+        common = ["--base-url", url, "--rate", str(a.rate), "--tokens", str(a.tokens)]
+        if a.poisson:
+            common.append("--poisson")
+        bk = run_client([os.path.join(EX, "replay_capacity"), "client", *common, "--requests", str(a.requests)])
+        py = run_client([sys.executable, os.path.join(ROOT, "scripts", "replay_capacity_aiohttp.py"), *common,
+                         "--requests", str(a.py_requests)])
+        long = None
+        if a.long:
+            long = run_client([os.path.join(EX, "replay_capacity"), "client", *common, "--requests", str(a.long)])
+    finally:
+        srv.kill()
+        srv.wait()
+
+    print(f"## Client capacity (loopback server streaming {a.tokens} tokens at once; "
+          f"offered {a.rate:.0f} req/s, {'Poisson' if a.poisson else 'constant'} arrivals)\n")
+    print("| client | requests | completed | failed | achieved req/s | lag median ms | lag p99 ms | lag max ms "
+          "| TTFT median ms | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [("benchkit", bk), ("python asyncio+aiohttp", py)] + ([("benchkit (long run)", long)] if long else [])
+    for name, r in rows:
+        print(f"| {name} | {r['requests']} | {r['completed']} | {r['failed']} | {r['request_throughput']:.0f} "
+              f"| {r['lag_median_ms']:.3f} | {r['lag_p99_ms']:.3f} | {r['lag_max_ms']:.3f} "
+              f"| {r['ttft_median_ms']:.3f} | {r['peak_rss_mb']:.1f} |")
+    ratio = bk["request_throughput"] / max(py["request_throughput"], 1e-9)
+    print(f"\nthroughput ratio benchkit / python: {ratio:.2f}x")
+    checks = [
+        (f"benchkit sustains >= 20000 req/s (offered {a.rate:.0f})",
+         bk["request_throughput"] >= min(20000.0, a.rate) * 0.99 and bk["failed"] == 0),
+        ("benchkit p99 schedule lag < 1 ms", bk["lag_p99_ms"] < 1.0),
+    ]
+    if long:
+        checks.append((f"benchkit < 100 MB peak RSS for {a.long} requests", long["peak_rss_mb"] < 100.0))
+        checks.append((f"long run sustains the rate with p99 lag < 1 ms",
+                       long["request_throughput"] >= min(20000.0, a.rate) * 0.99 and long["lag_p99_ms"] < 1.0
+                       and long["failed"] == 0))
+    for what, ok in checks:
+        print(f"- {what}: {'yes' if ok else 'NO'}")
+    return all(ok for _, ok in checks)
+
+
+def inproc(a):
+    model = a.model
+    if not os.path.exists(model):
+        model = sh([os.path.join(ROOT, "scripts", "fetch-test-model.sh")]).strip().splitlines()[-1]
+    out = sh([os.path.join(EX, "inproc_vs_bench"), "-m", model, "-t", str(a.threads), "-n", str(a.n_gen),
+              "--rounds", str(a.rounds)], stderr=subprocess.DEVNULL)
+    print(f"\n## In-process target vs pp/tg measurement ({os.path.basename(model)}, -t {a.threads}, "
+          f"tg{a.n_gen}, {a.rounds} alternating rounds)\n")
+    print(out.strip())
+    m = re.search(r"median ratio ([0-9.]+)", out)
+    ok = bool(m) and abs(float(m.group(1)) - 1.0) <= 0.05
+    print(f"- in-process tg within 5% of the pp/tg measurement: {'yes' if ok else 'NO'}")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=20000.0, help="offered requests/s for the capacity runs")
+    ap.add_argument("--requests", type=int, default=200000, help="benchkit requests in the side-by-side run")
+    ap.add_argument("--py-requests", type=int, default=20000, help="Python client requests")
+    ap.add_argument("--long", type=int, default=1000000, help="requests in the long benchkit run (0: skip)")
+    ap.add_argument("--tokens", type=int, default=4, help="content chunks per streamed reply")
+    ap.add_argument("--poisson", action="store_true", help="Poisson arrivals (default: constant rate)")
+    ap.add_argument("-m", "--model", default=os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf"))
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("-n", "--n-gen", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-capacity", action="store_true")
+    ap.add_argument("--skip-inproc", action="store_true")
+    a = ap.parse_args()
+
+    sh(["cargo", "build", "--release", "--example", "replay_capacity", "--example", "inproc_vs_bench"], cwd=ROOT)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Linux {platform.release()}\n")
+    ok = True
+    if not a.skip_capacity:
+        ok &= capacity(a)
+    if not a.skip_inproc:
+        ok &= inproc(a)
+    print(f"\nresult: {'OK' if ok else 'TARGET MISSED'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
