@@ -96,6 +96,9 @@ struct Args {
     /// Threads (in-process).
     #[arg(short = 't', long)]
     threads: Option<u32>,
+    /// At most this many connections / requests on the wire (http); unbounded when absent.
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Request timeout in seconds (http).
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
@@ -211,6 +214,7 @@ async fn run() -> anyhow::Result<()> {
                 endpoint: if a.endpoint == "chat" { Endpoint::ChatCompletions } else { Endpoint::Completions },
                 api_key_env: Some(a.api_key_env.clone()),
                 request_timeout: Duration::from_secs_f64(a.timeout),
+                max_connections: a.max_connections,
                 ..HttpTargetConfig::new(base_url, a.model.clone().unwrap_or_default())
             };
             let tok: Arc<dyn Fn(&str) -> usize + Send + Sync> = Arc::new(count.clone());

@@ -59,7 +59,7 @@ enum Cmd {
         #[arg(long, default_value_t = 200_000)]
         requests: usize,
         /// Warmup requests (sent first at the same rate, excluded from the figures).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 0)]
         warmup: usize,
         /// Poisson arrivals instead of a constant rate.
         #[arg(long)]
@@ -67,9 +67,12 @@ enum Cmd {
         /// max_tokens asked for.
         #[arg(long, default_value_t = 4)]
         tokens: u32,
-        /// At most this many requests in flight.
+        /// At most this many requests in flight (the driver's bound: arrivals wait).
         #[arg(long)]
         max_concurrency: Option<usize>,
+        /// At most this many connections (requests on the wire); unbounded when absent.
+        #[arg(long)]
+        max_connections: Option<usize>,
         /// tokio worker threads (0: a current-thread runtime).
         #[arg(long, default_value_t = 2)]
         workers: usize,
@@ -84,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Serve { port, tokens } => {
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(serve(port, tokens))
         }
-        Cmd::Client { base_url, rate, requests, warmup, poisson, tokens, max_concurrency, workers, seed } => {
+        Cmd::Client { base_url, rate, requests, warmup, poisson, tokens, max_concurrency, max_connections, workers, seed } => {
             let rt = match workers {
                 0 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
                 n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
@@ -92,7 +95,8 @@ fn main() -> anyhow::Result<()> {
             let arrival = if poisson { Arrival::Poisson { rate } } else { Arrival::Constant { rate } };
             // Spawned, so the record loop runs on a worker next to the requests (block_on would
             // run it on this thread and wake it for every record).
-            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, max_concurrency, seed));
+            let limits = (max_concurrency, max_connections);
+            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, limits, seed));
             let out = rt.block_on(run)??;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
@@ -214,13 +218,14 @@ async fn client(
     requests: usize,
     warmup: usize,
     tokens: u32,
-    max_concurrency: Option<usize>,
+    (max_concurrency, max_connections): (Option<usize>, Option<usize>),
     seed: u64,
 ) -> anyhow::Result<serde_json::Value> {
     let config = HttpTargetConfig {
         endpoint: Endpoint::Completions,
         api_key_env: None,
         request_timeout: Duration::from_secs(30),
+        max_connections,
         ..HttpTargetConfig::new(base_url, "capacity")
     };
     let target: Arc<dyn Target> = Arc::new(HttpTarget::new(config, None)?);
@@ -270,6 +275,8 @@ async fn client(
         "arrivals": if matches!(arrival, Arrival::Poisson { .. }) { "poisson" } else { "constant" },
         "requests": requests,
         "warmup": warmup,
+        "max_concurrency": max_concurrency,
+        "max_connections": max_connections,
         "completed": summary.completed,
         "failed": summary.failed,
         "failures": summary.failures,

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 
@@ -67,6 +68,8 @@ def capacity(a):
     srv, url = start_server(a.tokens)
     try:
         common = ["--base-url", url, "--rate", str(a.rate), "--tokens", str(a.tokens)]
+        if a.max_connections:
+            common += ["--max-connections", str(a.max_connections)]
         if a.poisson:
             common.append("--poisson")
         bk = run_client([os.path.join(EX, "replay_capacity"), "client", *common, "--requests", str(a.requests)])
@@ -80,7 +83,8 @@ def capacity(a):
         srv.wait()
 
     print(f"## Client capacity (loopback server streaming {a.tokens} tokens at once; "
-          f"offered {a.rate:.0f} req/s, {'Poisson' if a.poisson else 'constant'} arrivals)\n")
+          f"offered {a.rate:.0f} req/s, {'Poisson' if a.poisson else 'constant'} arrivals; "
+          f"connection limit {a.max_connections or 'none'})\n")
     print("| client | requests | completed | failed | achieved req/s | lag median ms | lag p99 ms | lag max ms "
           "| TTFT median ms | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -129,6 +133,8 @@ def main():
     ap.add_argument("--long", type=int, default=1000000, help="requests in the long benchkit run (0: skip)")
     ap.add_argument("--tokens", type=int, default=4, help="content chunks per streamed reply")
     ap.add_argument("--poisson", action="store_true", help="Poisson arrivals (default: constant rate)")
+    ap.add_argument("--max-connections", type=int, default=256,
+                    help="connection limit of both clients (0: unbounded, vLLM's default)")
     ap.add_argument("-m", "--model", default=os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf"))
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
@@ -137,6 +143,11 @@ def main():
     ap.add_argument("--skip-inproc", action="store_true")
     a = ap.parse_args()
 
+    # Unbounded clients open a connection per request in flight: give them (and the server,
+    # which inherits it) every descriptor the hard limit allows.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     sh(["cargo", "build", "--release", "--example", "replay_capacity", "--example", "inproc_vs_bench"], cwd=ROOT)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Linux {platform.release()}\n")
     ok = True

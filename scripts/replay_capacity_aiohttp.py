@@ -82,13 +82,15 @@ async def main():
     ap.add_argument("--poisson", action="store_true")
     ap.add_argument("--tokens", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-connections", type=int, default=0, help="aiohttp connector limit (0: none, vLLM's default)")
     a = ap.parse_args()
 
     url = a.base_url.rstrip("/") + "/v1/completions"
     payload = {"model": "capacity", "prompt": "Say hello.", "max_tokens": a.tokens, "stream": True,
                "stream_options": {"include_usage": True}, "temperature": 0, "ignore_eos": True}
-    # As vLLM's client: no connection limit without --max-concurrency, keep-alive.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, force_close=False)
+    # As vLLM's client: keep-alive, no connection limit unless asked.
+    connector = aiohttp.TCPConnector(limit=a.max_connections, limit_per_host=a.max_connections,
+                                     keepalive_timeout=60, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     total = a.requests + a.warmup
     results = []
@@ -113,6 +115,7 @@ async def main():
         "offered_rate": a.rate,
         "arrivals": "poisson" if a.poisson else "constant",
         "requests": a.requests,
+        "max_connections": a.max_connections or None,
         "warmup": a.warmup,
         "completed": len(ok),
         "failed": len(results) - len(ok),

@@ -316,6 +316,36 @@ async fn drive_iter_is_lazy_precise_and_chains_turns() {
     assert!(matches!(bad[0].failure, Some(Failure::Http { status: 500, .. })));
 }
 
+/// `max_connections` bounds the requests on the wire: the others wait, and their wait counts
+/// as schedule lag (sent when they get a connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_bounds_requests_on_the_wire() {
+    let server = MockServer::start().await;
+    let mut cfg = config(&server, Endpoint::ChatCompletions, Duration::from_secs(10));
+    cfg.max_connections = Some(0);
+    assert!(matches!(HttpTarget::new(cfg.clone(), None), Err(benchkit::replay::http::HttpError::InvalidConfig { .. })));
+    cfg.max_connections = Some(2);
+    let target: Arc<dyn Target> = Arc::new(HttpTarget::new(cfg, None).unwrap());
+    // Ten slow streams (4 chunks, TOKEN_DELAY apart), all due at once.
+    let requests: Vec<Request> = (0..10).map(|i| request(i, Behaviour::TokenDelay, 4)).collect();
+    let mut records = Vec::new();
+    drive(target, requests, &DriveOptions::default(), |r| records.push(r)).await;
+    assert_eq!(records.len(), 10);
+    assert!(records.iter().all(|r| r.ok()), "{records:?}");
+    let mut events: Vec<(u64, i32)> = records.iter().flat_map(|r| [(r.sent_ns, 1), (r.end_ns, -1)]).collect();
+    events.sort_by_key(|&(t, d)| (t, d));
+    let (mut on_wire, mut most) = (0, 0);
+    for (_, d) in events {
+        on_wire += d;
+        most = most.max(on_wire);
+    }
+    assert_eq!(most, 2);
+    // The last pair waited for four pairs of streams: ~4 x 3 x TOKEN_DELAY of lag.
+    let max_lag = records.iter().map(|r| r.sent_ns - r.scheduled_ns).max().unwrap();
+    assert!(max_lag >= 4 * 3 * TOKEN_DELAY.as_nanos() as u64 * 2 / 3, "max lag {max_lag} ns");
+    assert!(server.stats.connections.load(Ordering::Relaxed) <= 4);
+}
+
 // ---- metrics ----
 
 fn record(id: u64, ttft_ms: u64, e2e_ms: u64, output_tokens: u32, itl_ms: &[u64]) -> RequestRecord {

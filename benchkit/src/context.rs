@@ -151,6 +151,10 @@ pub struct ContextParams {
     pub op_offload: bool,
     /// One KV buffer shared by all sequences.
     pub kv_unified: bool,
+    /// Full-size KV cache for sliding-window-attention layers (llama.cpp's default, and
+    /// llama-bench's); `false` keeps only the window, as llama.cpp's `common` tools
+    /// (llama-perplexity, llama-server) do.
+    pub swa_full: bool,
 }
 
 impl Default for ContextParams {
@@ -170,6 +174,7 @@ impl Default for ContextParams {
             embeddings: false,
             op_offload: true,
             kv_unified: false,
+            swa_full: true,
         }
     }
 }
@@ -187,7 +192,7 @@ macro_rules! setter {
         }
     };
 }
-setter!(n_ctx: u32, n_batch: u32, n_ubatch: u32, n_seq_max: u32, flash_attn: FlashAttn, type_k: GgmlType, type_v: GgmlType, no_kv_offload: bool, embeddings: bool, kv_unified: bool);
+setter!(n_ctx: u32, n_batch: u32, n_ubatch: u32, n_seq_max: u32, flash_attn: FlashAttn, type_k: GgmlType, type_v: GgmlType, no_kv_offload: bool, embeddings: bool, kv_unified: bool, swa_full: bool);
 
 impl ContextParams {
     /// Sets both thread counts.
@@ -287,6 +292,7 @@ impl<'m> Context<'m> {
         raw.embeddings = params.embeddings;
         raw.op_offload = params.op_offload;
         raw.kv_unified = params.kv_unified;
+        raw.swa_full = params.swa_full;
         raw.no_perf = false;
         // SAFETY: the model pointer is valid for 'm; params are fully initialised.
         let ptr = unsafe { sys::llama_init_from_model(model.as_ptr(), raw) };

@@ -81,6 +81,13 @@ pub struct HttpTargetConfig {
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     /// Keep the generated text in each record.
     pub keep_text: bool,
+    /// At most this many requests on the wire at once (HTTP/1.1: connections); the others wait
+    /// for a free one, and are timed as sent when they get it, so the wait shows as schedule
+    /// lag. `None`: a connection per request in flight, as vLLM's client does — an overloaded
+    /// server or client then makes the pool grow until descriptors run out, where a bound
+    /// degrades into queueing instead (aiohttp's `TCPConnector(limit=...)`).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 impl HttpTargetConfig {
@@ -96,6 +103,7 @@ impl HttpTargetConfig {
             ignore_eos: true,
             extra_body: serde_json::Map::new(),
             keep_text: false,
+            max_connections: None,
         }
     }
 }
@@ -119,6 +127,12 @@ pub enum HttpError {
         /// The variable's name.
         env: String,
     },
+    /// A configuration value is out of range.
+    #[error("invalid HTTP target configuration: {detail}")]
+    InvalidConfig {
+        /// What is wrong.
+        detail: String,
+    },
     /// The HTTP client could not be built (TLS setup).
     #[error("building the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -126,6 +140,8 @@ pub enum HttpError {
 
 struct Inner {
     client: reqwest::Client,
+    /// `max_connections` slots.
+    slots: Option<tokio::sync::Semaphore>,
     url: reqwest::Url,
     config: HttpTargetConfig,
     tokenizer: Option<Tokenizer>,
@@ -158,7 +174,8 @@ impl HttpTarget {
     /// variable means no `Authorization` header.
     ///
     /// # Errors
-    /// [`HttpError::InvalidBaseUrl`], [`HttpError::InvalidApiKey`], [`HttpError::Client`].
+    /// [`HttpError::InvalidBaseUrl`], [`HttpError::InvalidApiKey`], [`HttpError::InvalidConfig`]
+    /// (`max_connections` of 0), [`HttpError::Client`].
     pub fn new(config: HttpTargetConfig, tokenizer: Option<Tokenizer>) -> Result<Self, HttpError> {
         let url = endpoint_url(&config.base_url, config.endpoint)?;
         let mut headers = HeaderMap::new();
@@ -182,7 +199,14 @@ impl HttpTarget {
             .connect_timeout(config.request_timeout)
             .no_proxy()
             .build()?;
-        Ok(Self { inner: Arc::new(Inner { client, url, config, tokenizer }) })
+        let slots = match config.max_connections {
+            Some(0) => {
+                return Err(HttpError::InvalidConfig { detail: "max_connections must be at least 1".to_string() })
+            }
+            Some(n) => Some(tokio::sync::Semaphore::new(n.min(tokio::sync::Semaphore::MAX_PERMITS))),
+            None => None,
+        };
+        Ok(Self { inner: Arc::new(Inner { client, url, config, tokenizer, slots }) })
     }
 
     /// The configuration.
@@ -390,6 +414,11 @@ async fn exchange(
     sent_ns: &mut Option<u64>,
     start: Instant,
 ) -> Result<(), Failure> {
+    // Held until the body has been read: bounds the requests (connections) on the wire.
+    let _slot = match &inner.slots {
+        Some(s) => Some(s.acquire().await.map_err(|_| Failure::Other { detail: "connection slots closed".to_string() })?),
+        None => None,
+    };
     *sent_ns = Some(ns_since(start));
     let mut resp = match inner.client.post(inner.url.clone()).body(body.clone()).send().await {
         Ok(r) => r,
