@@ -151,9 +151,9 @@ pub struct ContextParams {
     pub op_offload: bool,
     /// One KV buffer shared by all sequences.
     pub kv_unified: bool,
-    /// Full-size KV cache for sliding-window-attention layers (llama.cpp's default, and
-    /// llama-bench's); `false` keeps only the window, as llama.cpp's `common` tools
-    /// (llama-perplexity, llama-server) do.
+    /// Full-size KV cache for sliding-window-attention layers. `false` (the default here, as
+    /// llama-bench, llama-perplexity and llama-server set it) keeps only the window;
+    /// `llama_context_default_params` alone would say `true`.
     pub swa_full: bool,
 }
 
@@ -174,7 +174,7 @@ impl Default for ContextParams {
             embeddings: false,
             op_offload: true,
             kv_unified: false,
-            swa_full: true,
+            swa_full: false,
         }
     }
 }

@@ -280,8 +280,7 @@ impl PerplexityParams {
             .n_ubatch(self.n_ubatch)
             .n_seq_max(l.n_seq)
             .flash_attn(self.flash_attn)
-            // llama-perplexity's context (common params) keeps only the attention window for
-            // sliding-window layers.
+            // As llama-perplexity (common params): only the window for sliding-window layers.
             .swa_full(false)
             .threads(self.n_threads))
     }

@@ -160,7 +160,7 @@ where
         skipped: AtomicU64::new(0),
         start,
     });
-    let dispatcher = {
+    let mut dispatcher = AbortOnDrop(Some({
         let shared = shared.clone();
         tokio::spawn(async move {
             let mut timer = PreciseTimer::new();
@@ -176,12 +176,12 @@ where
                 tokio::spawn(conversation(shared.clone(), turns, permit, tx.clone()));
             }
         })
-    };
+    }));
     // The channel closes when the dispatcher and every conversation task are done.
     while let Some(rec) = rx.recv().await {
         on_record(rec);
     }
-    if let Err(e) = dispatcher.await {
+    if let Err(e) = dispatcher.0.take().expect("awaited once").await {
         if e.is_panic() {
             // A panic in the caller's request iterator: hand it back to the caller.
             std::panic::resume_unwind(e.into_panic());
@@ -191,6 +191,18 @@ where
         duration: start.elapsed(),
         sent: shared.sent.load(Ordering::Relaxed),
         skipped_turns: shared.skipped.load(Ordering::Relaxed),
+    }
+}
+
+/// Stops the dispatcher when `drive` is dropped before it finishes (requests already sent run
+/// to completion; no new ones leave).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub enum TokenCountSource {
     ServerUsage,
     /// benchkit's tokenizer over the received text (server sent no usage).
     ClientTokenizer,
+    /// One token per content chunk (server sent no usage and no tokenizer was given; exact for
+    /// llama-server and vLLM, which stream one token per chunk).
+    ContentChunks,
     /// Counted directly (in-process target: tokens decoded).
     Engine,
 }

@@ -14,9 +14,10 @@
 //! * `end_ns`: `data: [DONE]` (or the end of the body / the failure).
 //!
 //! Token counts: the server's final `usage` when sent ([`TokenCountSource::ServerUsage`]);
-//! otherwise the client-side tokenizer over the received text, or, without a tokenizer, one
-//! token per content chunk (exact for llama-server and vLLM, which stream one token per
-//! chunk); both are reported as [`TokenCountSource::ClientTokenizer`].
+//! otherwise the client-side tokenizer over the received text
+//! ([`TokenCountSource::ClientTokenizer`]), or, without a tokenizer, one token per content chunk
+//! ([`TokenCountSource::ContentChunks`]; exact for llama-server and vLLM, which stream one token
+//! per chunk).
 //!
 //! The API key is read once from the environment variable named in the config, sent as
 //! `Authorization: Bearer`, marked sensitive, and never printed (`Debug` redacts it).
@@ -360,7 +361,7 @@ async fn run(inner: &Inner, request: Request, start: Instant) -> RequestRecord {
         Some(n) => (n, TokenCountSource::ServerUsage),
         None => match &inner.tokenizer {
             Some(tok) => (u32::try_from(tok(&state.text)).unwrap_or(u32::MAX), TokenCountSource::ClientTokenizer),
-            None => (state.content_chunks, TokenCountSource::ClientTokenizer),
+            None => (state.content_chunks, TokenCountSource::ContentChunks),
         },
     };
     RequestRecord {
