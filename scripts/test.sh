@@ -14,4 +14,7 @@ BENCHKIT_LLAMA_SERVER=${BENCHKIT_LLAMA_SERVER:-$(scripts/build-reference-tools.s
 export BENCHKIT_LLAMA_SERVER
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --workspace --doc
+# The replay benchmark's own tools (loopback server, benchkit client, Python aiohttp client,
+# in-process vs pp/tg) end to end, on small counts: completion, not the performance targets.
+scripts/bench_replay.py --smoke
 scripts/check-llama-cpp-dir.sh
