@@ -331,6 +331,28 @@ fn text_errors() {
     assert_eq!(t.info().name, "ok.txt");
 }
 
+/// A vocabulary that appends EOS (tokenizer.ggml.add_eos_token = true) is refused with a typed
+/// error, as llama-perplexity refuses it (an assert there).
+#[test]
+fn vocabulary_that_appends_eos_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let patched = dir.path().join("adds-eos.gguf");
+    let mut bytes = std::fs::read(tiny(None)).unwrap();
+    // GGUF key/value: the key string, the value type (u32, 7 = bool), the bool byte.
+    let key = b"tokenizer.ggml.add_eos_token";
+    let at = bytes.windows(key.len()).position(|w| w == key).expect("the synthetic model has the key");
+    let ty = at + key.len();
+    assert_eq!(u32::from_le_bytes(bytes[ty..ty + 4].try_into().unwrap()), 7);
+    assert_eq!(bytes[ty + 4], 0);
+    bytes[ty + 4] = 1;
+    std::fs::write(&patched, bytes).unwrap();
+    let model = load(&patched);
+    assert!(model.add_eos());
+    assert!(!load(&tiny(None)).add_eos());
+    let r = perplexity::perplexity(&model, &test_text(), &tiny_params(), |_| {});
+    assert!(matches!(r, Err(PerplexityError::VocabAddsEos)), "{r:?}");
+}
+
 #[test]
 fn too_short_text_names_its_token_counts() {
     let f16 = load(&tiny(None));

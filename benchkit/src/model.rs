@@ -290,6 +290,12 @@ impl Model {
         unsafe { sys::llama_vocab_get_add_bos(self.vocab()) }
     }
 
+    /// Whether llama.cpp appends EOS when tokenizing with special tokens.
+    pub fn add_eos(&self) -> bool {
+        // SAFETY: vocab belongs to the live model.
+        unsafe { sys::llama_vocab_get_add_eos(self.vocab()) }
+    }
+
     /// BOS token id.
     pub fn token_bos(&self) -> crate::Token {
         // SAFETY: vocab belongs to the live model.

@@ -98,6 +98,11 @@ pub enum PerplexityError {
         /// The nearest lower multiple (or n_ctx).
         suggest: u32,
     },
+    /// The model's vocabulary appends EOS to tokenized text, so the text's last scored
+    /// position would predict an EOS that is not in the text; llama-perplexity refuses such
+    /// models too (it asserts).
+    #[error("the model's vocabulary appends EOS when tokenizing (tokenizer.ggml.add_eos_token): llama-perplexity's method does not apply to it")]
+    VocabAddsEos,
     /// A parameter is out of range.
     #[error("invalid perplexity parameter {name}: {reason}")]
     InvalidParam {
@@ -824,6 +829,9 @@ fn run_ppl(
     let layout = params.layout()?;
     check_context(ctx, &layout)?;
     let model = ctx.model();
+    if model.add_eos() {
+        return Err(PerplexityError::VocabAddsEos);
+    }
     let t0 = Instant::now();
     let tokens = model.tokenize(text.as_str(), true);
     let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
