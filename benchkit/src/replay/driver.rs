@@ -3,7 +3,7 @@
 //! to the caller as it completes.
 //!
 //! Timing: the dispatcher is a task that waits for each arrival on a `timerfd` registered with
-//! the runtime's reactor (Linux; see [`PreciseTimer`]), so requests leave within microseconds of
+//! the runtime's reactor (Linux), so requests leave within microseconds of
 //! their schedule instead of tokio's 1 ms timer granularity, nothing spins between arrivals (a
 //! spinning waiter would take a core from the client's own work and from a server on the same
 //! machine), no thread hand-off is paid per request, and the offered rate never drifts with the
@@ -40,7 +40,8 @@ pub struct DriveStats {
 
 /// Sends `requests` to `target` on their schedule and calls `on_record` for each finished
 /// request (in completion order) from the calling task. Must run inside a tokio runtime
-/// (either flavour).
+/// (either flavour) with time enabled; with I/O enabled too (`enable_all`), arrivals are
+/// precise to microseconds, otherwise to tokio's millisecond timer.
 ///
 /// Requests may come in any order: they are grouped into conversations (`conversation_id`)
 /// and dispatched by their first turn's `scheduled_ns`. Multi-turn conversations: the first
