@@ -162,7 +162,7 @@ async fn connection(mut sock: tokio::net::TcpStream, reply: &[u8]) -> std::io::R
     let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
     loop {
         let mut used = 0;
-        while let Some(h) = memchr_find(&buf[used..], b"\r\n\r\n") {
+        while let Some(h) = memchr::memmem::find(&buf[used..], b"\r\n\r\n") {
             let head = &buf[used..used + h];
             let Some(len) = content_length(head) else {
                 sock.write_all(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
@@ -180,10 +180,6 @@ async fn connection(mut sock: tokio::net::TcpStream, reply: &[u8]) -> std::io::R
             return Ok(());
         }
     }
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn content_length(head: &[u8]) -> Option<usize> {

@@ -24,20 +24,9 @@ import resource
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import ROOT, cpu_name, sh
+
 EX = os.path.join(ROOT, "target", "release", "examples")
-
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE, **kw).stdout
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def ensure_aiohttp():

@@ -18,17 +18,12 @@ confidence interval, and the target is met when that interval lies inside [0.98,
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE, **kw).stdout
+from benchlib import ROOT, cpu_name, sh
 
 
 def run_json(cmd):
@@ -87,13 +82,7 @@ def main():
                 samples[name][test].extend(ts)
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"machine: {cpu}, {os.cpu_count()} CPUs; model {os.path.basename(args.model)}; -t {args.t} -r {args.r}; "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; model {os.path.basename(args.model)}; -t {args.t} -r {args.r}; "
           f"{args.rounds} pairs of runs per test, alternating A B / B A")
     print()
     # The fidelity figure: the median of the paired ratios (each run of one tool against the

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import cpu_name
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINAL = re.compile(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)")
 KL_FIELDS = {
@@ -70,16 +72,6 @@ def kl_stats(out, what):
     return r
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-m", "--model", default=os.environ.get("BENCHKIT_TEST_MODEL", os.path.join(ROOT, "models/gemma-3-270m-q4_k_m.gguf")))
@@ -109,7 +101,7 @@ def main():
     chunks = ["--chunks", str(a.chunks)]
 
     print(f"model: {os.path.basename(a.model)}; text: {os.path.basename(text)} ({os.path.getsize(text)} bytes); "
-          f"chunks: {a.chunks}; threads: {a.threads}; machine: {cpu_model()}, {os.cpu_count()} CPUs; reps: {a.reps}\n")
+          f"chunks: {a.chunks}; threads: {a.threads}; machine: {cpu_name()}, {os.cpu_count()} CPUs; reps: {a.reps}\n")
     print("| n_ctx | n_batch | llama-perplexity PPL | benchkit PPL | rel. diff | llama-perplexity s | benchkit s | time ratio (bk/ref) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     ok = True

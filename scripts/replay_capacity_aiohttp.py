@@ -65,11 +65,15 @@ async def request_func(session, url, payload, due, out):
 
 
 async def arrivals(n, rate, poisson, seed):
-    """vLLM-style: yield a request, then sleep the next inter-arrival interval."""
+    """vLLM-style: yield a request, then sleep the next inter-arrival interval. Also yields
+    when the request is due on the ideal schedule (seconds after the start), which the
+    sleeps drift behind."""
     rng = random.Random(seed)
+    ideal = 0.0
     for i in range(n):
-        yield i
+        yield i, ideal
         interval = rng.expovariate(rate) if poisson else 1.0 / rate
+        ideal += interval
         await asyncio.sleep(interval)
 
 
@@ -94,15 +98,12 @@ async def main():
     timeout = aiohttp.ClientTimeout(total=30)
     total = a.requests + a.warmup
     results, warm = [], []
-    rng = random.Random(a.seed)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks = []
         start = time.perf_counter()
-        ideal = 0.0
-        async for i in arrivals(total, a.rate, a.poisson, a.seed):
+        async for i, ideal in arrivals(total, a.rate, a.poisson, a.seed):
             out = results if i >= a.warmup else warm
             tasks.append(asyncio.create_task(request_func(session, url, payload, start + ideal, out)))
-            ideal += rng.expovariate(a.rate) if a.poisson else 1.0 / a.rate
         await asyncio.gather(*tasks)
         duration = time.perf_counter() - start
 

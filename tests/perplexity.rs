@@ -354,6 +354,14 @@ fn vocabulary_that_appends_eos_is_refused() {
 }
 
 #[test]
+fn context_matches_llama_perplexity() {
+    let c = PerplexityParams { n_ctx: 128, n_batch: 512, n_threads: 2, ..Default::default() }.context_params().unwrap();
+    assert_eq!((c.n_ctx, c.n_batch, c.n_seq_max), (512, 512, 4));
+    // llama-perplexity keeps only the window for sliding-window layers (common params).
+    assert!(!c.swa_full);
+}
+
+#[test]
 fn too_short_text_names_its_token_counts() {
     let f16 = load(&tiny(None));
     let text = Text::from_string("short", "The old bridge was quietly repaired by Ada.").unwrap();

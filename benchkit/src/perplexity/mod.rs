@@ -273,7 +273,7 @@ impl PerplexityParams {
     }
 
     /// The context llama-perplexity creates for these parameters: `n_seq * n_ctx` cells,
-    /// `n_seq` sequences.
+    /// `n_seq` sequences, and (as [`ContextParams`]' default) `swa_full = false`.
     ///
     /// # Errors
     /// As [`PerplexityParams::layout`].
@@ -285,8 +285,6 @@ impl PerplexityParams {
             .n_ubatch(self.n_ubatch)
             .n_seq_max(l.n_seq)
             .flash_attn(self.flash_attn)
-            // As llama-perplexity (common params): only the window for sliding-window layers.
-            .swa_full(false)
             .threads(self.n_threads))
     }
 }

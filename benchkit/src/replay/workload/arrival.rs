@@ -168,10 +168,8 @@ impl Iterator for ArrivalTimes {
 /// Computes every request's `scheduled_ns` up front, marks warmup requests, applies the limit
 /// and renumbers `id` to the position in the schedule.
 ///
-/// The first arrival is at 0; the next ones are cumulative sums of inter-arrival times (exact
-/// multiples of `1 / rate` for [`Arrival::Constant`]; exponential or gamma draws from a
-/// ChaCha8 stream seeded with `seed` otherwise), so the offered rate never drifts with the
-/// driver's timing and the same seed gives the same schedule.
+/// The times are those of [`ArrivalTimes`] with `seed`, one per arrival, so the offered rate
+/// never drifts with the driver's timing and the same seed gives the same schedule.
 ///
 /// **Arrivals and turns**: a request with `turn == 0` (or the first request seen of a
 /// conversation) is a new arrival. A later turn of an already scheduled conversation (same
