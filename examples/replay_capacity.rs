@@ -79,6 +79,10 @@ enum Cmd {
         /// Seed for Poisson arrivals.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Busy-wait this many microseconds before each arrival instead of sleeping
+        /// (`DriveOptions::spin`; 0: always sleep on the timer).
+        #[arg(long, default_value_t = 0)]
+        spin_us: u64,
     },
 }
 
@@ -87,7 +91,19 @@ fn main() -> anyhow::Result<()> {
         Cmd::Serve { port, tokens } => {
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(serve(port, tokens))
         }
-        Cmd::Client { base_url, rate, requests, warmup, poisson, tokens, max_concurrency, max_connections, workers, seed } => {
+        Cmd::Client {
+            base_url,
+            rate,
+            requests,
+            warmup,
+            poisson,
+            tokens,
+            max_concurrency,
+            max_connections,
+            workers,
+            seed,
+            spin_us,
+        } => {
             let rt = match workers {
                 0 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
                 n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
@@ -95,8 +111,8 @@ fn main() -> anyhow::Result<()> {
             let arrival = if poisson { Arrival::Poisson { rate } } else { Arrival::Constant { rate } };
             // Spawned, so the record loop runs on a worker next to the requests (block_on would
             // run it on this thread and wake it for every record).
-            let limits = (max_concurrency, max_connections);
-            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, limits, seed));
+            let options = DriveOptions { max_concurrency, spin: Duration::from_micros(spin_us) };
+            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, options, max_connections, seed));
             let out = rt.block_on(run)??;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
@@ -200,6 +216,16 @@ fn content_length(head: &[u8]) -> Option<usize> {
     len
 }
 
+/// CPU time (user + system) this process has used, seconds (`/proc/self/stat`, clock ticks).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb = |key: &str| -> Option<f64> {
@@ -214,7 +240,8 @@ async fn client(
     requests: usize,
     warmup: usize,
     tokens: u32,
-    (max_concurrency, max_connections): (Option<usize>, Option<usize>),
+    options: DriveOptions,
+    max_connections: Option<usize>,
     seed: u64,
 ) -> anyhow::Result<serde_json::Value> {
     let config = HttpTargetConfig {
@@ -242,9 +269,10 @@ async fn client(
     });
     let mut agg = Aggregator::new(SloConfig::default());
     let rss_before = peak_rss_mb();
+    let cpu_before = cpu_seconds();
     // Largest schedule lag per 100 ms window of the schedule: shows when the client fell behind.
     let mut windows: Vec<u64> = Vec::new();
-    let stats = drive_iter(target, gen, &DriveOptions { max_concurrency }, |rec| {
+    let stats = drive_iter(target, gen, &options, |rec| {
         let w = (rec.scheduled_ns / 100_000_000) as usize;
         if windows.len() <= w {
             windows.resize(w + 1, 0);
@@ -259,6 +287,7 @@ async fn client(
         v.truncate(5);
         v
     };
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let summary = agg.finish(stats.duration);
     let rate = match arrival {
         Arrival::Constant { rate } | Arrival::Poisson { rate } | Arrival::Gamma { rate, .. } => rate,
@@ -271,7 +300,8 @@ async fn client(
         "arrivals": if matches!(arrival, Arrival::Poisson { .. }) { "poisson" } else { "constant" },
         "requests": requests,
         "warmup": warmup,
-        "max_concurrency": max_concurrency,
+        "max_concurrency": options.max_concurrency,
+        "spin_us": options.spin.as_micros() as u64,
         "max_connections": max_connections,
         "completed": summary.completed,
         "failed": summary.failed,
@@ -291,5 +321,8 @@ async fn client(
         "peak_rss_mb_before_run": rss_before,
         "worst_lag_windows_100ms": worst.iter().map(|(i, ms)| serde_json::json!({"at_s": *i as f64 / 10.0, "max_lag_ms": ms})).collect::<Vec<_>>(),
         "peak_rss_mb": peak_rss_mb(),
+        // The client's own CPU over the run (all threads), per request sent.
+        "cpu_s": cpu,
+        "cpu_us_per_request": cpu.map(|c| c * 1e6 / (stats.sent.max(1)) as f64),
     }))
 }

@@ -100,12 +100,14 @@ async def main():
     results, warm = [], []
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks = []
+        cpu0 = time.process_time()
         start = time.perf_counter()
         async for i, ideal in arrivals(total, a.rate, a.poisson, a.seed):
             out = results if i >= a.warmup else warm
             tasks.append(asyncio.create_task(request_func(session, url, payload, start + ideal, out)))
         await asyncio.gather(*tasks)
         duration = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
 
     ok = [r for r in results if r[0]]
     lags = sorted(max(0.0, r[1]) * 1e3 for r in results)
@@ -131,6 +133,8 @@ async def main():
         "ttft_p99_ms": percentile(ttfts, 99),
         "e2el_p99_ms": percentile(e2el, 99),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "cpu_s": cpu,
+        "cpu_us_per_request": cpu * 1e6 / max(total, 1),
     }, indent=2))
 
 

@@ -1,9 +1,11 @@
 //! The OpenAI-compatible HTTP target: streams `/v1/completions` or `/v1/chat/completions`
 //! from llama-server, vLLM or any provider and times every generated chunk.
 //!
-//! One [`reqwest`] client is shared by all requests (keep-alive pool, connection reuse, TLS
-//! through rustls with the webpki roots). The SSE body is decoded incrementally
-//! ([`sse::SseDecoder`]) and each event is parsed into a small borrowed struct.
+//! All requests share one HTTP/1.1 keep-alive pool (hyper's connection API, each request
+//! driving its connection in its own task — see `client.rs` for why; TLS through rustls with
+//! the webpki roots plus, optionally, a CA file of your own). The SSE body is decoded
+//! incrementally ([`sse::SseDecoder`]) as it arrives, and each event is parsed into a small
+//! borrowed struct.
 //!
 //! Timing (ns after the run start passed to [`Target::send`]):
 //! * `sent_ns`: right before the request is handed to the client;
@@ -22,11 +24,13 @@
 //! The API key is read once from the environment variable named in the config, sent as
 //! `Authorization: Bearer`, marked sensitive, and never printed (`Debug` redacts it).
 
+mod client;
 pub mod sse;
 mod stream;
 
 use super::{Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use client::{Client, ClientConfig, Origin, TransportError};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::ser::{SerializeMap, Serializer};
 use sse::{SseDecoder, SseError};
 use std::sync::Arc;
@@ -89,6 +93,10 @@ pub struct HttpTargetConfig {
     /// degrades into queueing instead (aiohttp's `TCPConnector(limit=...)`).
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// PEM file of extra CA certificates to trust for `https` (a server with an internal or
+    /// self-signed certificate), next to the webpki roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl HttpTargetConfig {
@@ -105,6 +113,7 @@ impl HttpTargetConfig {
             extra_body: serde_json::Map::new(),
             keep_text: false,
             max_connections: None,
+            ca_file: None,
         }
     }
 }
@@ -134,16 +143,26 @@ pub enum HttpError {
         /// What is wrong.
         detail: String,
     },
-    /// The HTTP client could not be built (TLS setup).
-    #[error("building the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The CA file could not be read or holds no usable certificate.
+    #[error("CA file {path}: {detail}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The TLS client could not be configured.
+    #[error("TLS setup: {detail}")]
+    Tls {
+        /// Why.
+        detail: String,
+    },
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: Client,
     /// `max_connections` slots.
     slots: Option<tokio::sync::Semaphore>,
-    url: reqwest::Url,
     config: HttpTargetConfig,
     tokenizer: Option<Tokenizer>,
 }
@@ -161,7 +180,7 @@ pub struct HttpTarget {
 impl std::fmt::Debug for HttpTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpTarget")
-            .field("url", &self.inner.url.as_str())
+            .field("url", &self.inner.client.origin().url)
             .field("config", &self.inner.config)
             .field("api_key", &"<redacted>")
             .field("tokenizer", &self.inner.tokenizer.is_some())
@@ -176,9 +195,9 @@ impl HttpTarget {
     ///
     /// # Errors
     /// [`HttpError::InvalidBaseUrl`], [`HttpError::InvalidApiKey`], [`HttpError::InvalidConfig`]
-    /// (`max_connections` of 0), [`HttpError::Client`].
+    /// (`max_connections` of 0), [`HttpError::CaFile`], [`HttpError::Tls`].
     pub fn new(config: HttpTargetConfig, tokenizer: Option<Tokenizer>) -> Result<Self, HttpError> {
-        let url = endpoint_url(&config.base_url, config.endpoint)?;
+        let origin = endpoint_url(&config.base_url, config.endpoint)?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(env) = &config.api_key_env {
@@ -192,14 +211,12 @@ impl HttpTarget {
                 }
             }
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(config.request_timeout)
-            .no_proxy()
-            .build()?;
+        let tls = if origin.is_tls() { Some(tls_config(config.ca_file.as_deref())?) } else { None };
+        let client = Client::new(
+            origin,
+            ClientConfig { headers, connect_timeout: config.request_timeout, idle_timeout: Duration::from_secs(90), tls },
+        )
+        .map_err(|detail| HttpError::Tls { detail })?;
         let slots = match config.max_connections {
             Some(0) => {
                 return Err(HttpError::InvalidConfig { detail: "max_connections must be at least 1".to_string() })
@@ -207,7 +224,7 @@ impl HttpTarget {
             Some(n) => Some(tokio::sync::Semaphore::new(n.min(tokio::sync::Semaphore::MAX_PERMITS))),
             None => None,
         };
-        Ok(Self { inner: Arc::new(Inner { client, url, config, tokenizer, slots }) })
+        Ok(Self { inner: Arc::new(Inner { client, config, tokenizer, slots }) })
     }
 
     /// The configuration.
@@ -217,11 +234,36 @@ impl HttpTarget {
 
     /// The full endpoint URL requests go to.
     pub fn url(&self) -> &str {
-        self.inner.url.as_str()
+        &self.inner.client.origin().url
     }
 }
 
-fn endpoint_url(base: &str, endpoint: Endpoint) -> Result<reqwest::Url, HttpError> {
+/// rustls with the webpki roots (and the certificates of `ca_file`), HTTP/1.1 by ALPN.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, HttpError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let bad = |detail: String| HttpError::CaFile { path: path.to_path_buf(), detail };
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let (added, _ignored) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(bad("no usable CA certificate in the file".to_string()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpError::Tls { detail: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+fn endpoint_url(base: &str, endpoint: Endpoint) -> Result<Origin, HttpError> {
     let bad = |detail: String| HttpError::InvalidBaseUrl { url: base.to_string(), detail };
     let trimmed = base.trim_end_matches('/');
     let full = if trimmed.ends_with("/v1") {
@@ -229,16 +271,12 @@ fn endpoint_url(base: &str, endpoint: Endpoint) -> Result<reqwest::Url, HttpErro
     } else {
         format!("{trimmed}/v1/{}", endpoint.path())
     };
-    let url = reqwest::Url::parse(&full).map_err(|e| bad(e.to_string()))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(bad(format!("scheme {} is not http or https", url.scheme())));
-    }
-    Ok(url)
+    Origin::parse(&full).map_err(bad)
 }
 
 impl Target for HttpTarget {
     fn describe(&self) -> String {
-        format!("http:{}", self.inner.url)
+        format!("http:{}", self.inner.client.origin().url)
     }
 
     fn send(&self, request: Request, start: Instant) -> RecordFuture {
@@ -391,19 +429,6 @@ impl From<SseError> for StreamFailure {
     }
 }
 
-/// Whether sending failed because a pooled connection was already closed by the peer
-/// (hyper's "connection closed before message completed" on a request that got no response).
-fn is_stale_connection(e: &reqwest::Error) -> bool {
-    let mut src: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = src {
-        if err.to_string().contains("connection closed before message completed") {
-            return true;
-        }
-        src = err.source();
-    }
-    false
-}
-
 /// Cap on the error body read from a non-2xx response.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
@@ -421,18 +446,18 @@ async fn exchange(
         None => None,
     };
     *sent_ns = Some(ns_since(start));
-    let mut resp = match inner.client.post(inner.url.clone()).body(body.clone()).send().await {
+    let mut resp = match inner.client.post(body.clone(), false).await {
         Ok(r) => r,
         // A kept-alive connection that the server closed between two requests (llama-server
         // does) fails before anything was exchanged: that is no server failure, so the request
         // is sent once more on a fresh connection, and timed from then.
-        Err(e) if is_stale_connection(&e) => {
+        Err(e) if e.stale => {
             *sent_ns = Some(ns_since(start));
-            inner.client.post(inner.url.clone()).body(body).send().await.map_err(transport_failure)?
+            inner.client.post(body, true).await.map_err(transport_failure)?
         }
         Err(e) => return Err(transport_failure(e)),
     };
-    let status = resp.status();
+    let status = resp.status;
     if !status.is_success() {
         let mut buf = Vec::new();
         while buf.len() < MAX_ERROR_BODY {
@@ -491,19 +516,9 @@ async fn exchange(
     Ok(())
 }
 
-/// Maps a client error (connect, reset, closed mid-body) to a [`Failure`].
-fn transport_failure(e: reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        return Failure::Timeout;
-    }
-    let mut detail = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
-    Failure::Connection { detail }
+/// Maps a transport error (connect, TLS, reset, closed mid-body) to a [`Failure`].
+fn transport_failure(e: TransportError) -> Failure {
+    Failure::Connection { detail: e.detail }
 }
 
 #[cfg(test)]
@@ -550,8 +565,11 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(endpoint_url("http://h:1", Endpoint::Completions).unwrap().as_str(), "http://h:1/v1/completions");
-        assert_eq!(endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().as_str(), "https://h/v1/chat/completions");
+        assert_eq!(endpoint_url("http://h:1", Endpoint::Completions).unwrap().url, "http://h:1/v1/completions");
+        assert_eq!(endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().url, "https://h/v1/chat/completions");
+        let v6 = endpoint_url("http://[::1]:8080/", Endpoint::Completions).unwrap();
+        assert_eq!((v6.host(), v6.port()), ("::1", 8080));
+        assert_eq!(endpoint_url("https://example.org", Endpoint::Completions).unwrap().port(), 443);
         assert!(matches!(endpoint_url("ftp://h", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
         assert!(matches!(endpoint_url("not a url", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
     }
