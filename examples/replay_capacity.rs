@@ -112,7 +112,14 @@ fn main() -> anyhow::Result<()> {
             // Spawned, so the record loop runs on a worker next to the requests (block_on would
             // run it on this thread and wake it for every record).
             let options = DriveOptions { max_concurrency, spin: Duration::from_micros(spin_us) };
-            let run = rt.spawn(client(base_url, arrival, requests, warmup, tokens, options, max_connections, seed));
+            let config = HttpTargetConfig {
+                endpoint: Endpoint::Completions,
+                api_key_env: None,
+                request_timeout: Duration::from_secs(30),
+                max_connections,
+                ..HttpTargetConfig::new(base_url, "capacity")
+            };
+            let run = rt.spawn(client(config, arrival, requests, warmup, tokens, options, seed));
             let out = rt.block_on(run)??;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
@@ -235,22 +242,15 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 async fn client(
-    base_url: String,
+    config: HttpTargetConfig,
     arrival: Arrival,
     requests: usize,
     warmup: usize,
     tokens: u32,
     options: DriveOptions,
-    max_connections: Option<usize>,
     seed: u64,
 ) -> anyhow::Result<serde_json::Value> {
-    let config = HttpTargetConfig {
-        endpoint: Endpoint::Completions,
-        api_key_env: None,
-        request_timeout: Duration::from_secs(30),
-        max_connections,
-        ..HttpTargetConfig::new(base_url, "capacity")
-    };
+    let max_connections = config.max_connections;
     let target: Arc<dyn Target> = Arc::new(HttpTarget::new(config, None)?);
     let prompt = vec![ChatMessage { role: "user".into(), content: "Say hello.".into() }];
     let total = requests + warmup;

@@ -22,7 +22,7 @@ enum After {
     SayClose,
     /// Close the connection this long after the reply, without saying so (an idle keep-alive
     /// timeout, as llama-server has).
-    CloseIdleAfter(Duration),
+    IdleClose(Duration),
     /// Read the request and close without answering.
     CloseUnanswered,
 }
@@ -81,7 +81,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, after:
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 return;
             }
-            After::CloseIdleAfter(d) => {
+            After::IdleClose(d) => {
                 tokio::time::sleep(d).await;
                 return;
             }
@@ -160,7 +160,7 @@ async fn kept_alive_connections_are_reused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn connection_closed_while_idle_is_retried_on_a_fresh_one() {
-    let (port, counts) = server(After::CloseIdleAfter(Duration::from_millis(30)), None).await;
+    let (port, counts) = server(After::IdleClose(Duration::from_millis(30)), None).await;
     let t = target(format!("http://127.0.0.1:{port}"), None).unwrap();
     let start = Instant::now();
     for i in 0..3 {

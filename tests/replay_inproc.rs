@@ -93,7 +93,7 @@ async fn driver_keeps_schedule_concurrency_and_turn_order() {
         reqs.push(Request { conversation_id: "conv".into(), turn, id: 100 + u64::from(turn), ..request(0, 8, 3) });
     }
     let mut records = Vec::new();
-    let stats = drive(target, reqs, &DriveOptions { max_concurrency: Some(2) }, |r| records.push(r)).await;
+    let stats = drive(target, reqs, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| records.push(r)).await;
     assert_eq!(records.len(), 9);
     assert_eq!(stats.sent, 9);
     assert!(records.iter().all(|r| r.ok()));

@@ -87,7 +87,7 @@ async fn totals_match_llama_server_counters() {
     let mut agg = Aggregator::new(SloConfig::default());
     let mut all_output = 0u64;
     let mut records = Vec::new();
-    drive(target, requests, &DriveOptions { max_concurrency: Some(2) }, |r| {
+    drive(target, requests, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| {
         all_output += u64::from(r.output_tokens);
         agg.record(&r);
         records.push(r);
