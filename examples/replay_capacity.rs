@@ -5,7 +5,8 @@
 //! ```sh
 //! B=target/release/examples/replay_capacity
 //! $B serve --port 8099 &                      # loopback server: a fixed reply, streamed at once
-//! $B client --base-url http://127.0.0.1:8099 --rate 20000 --requests 200000
+//! $B client --base-url http://127.0.0.1:8099 --rate 20000 --requests 200000 --warmup 10000 \
+//!     --max-connections 1024 --workers 1 --spin-us 100  # what scripts/bench_replay.py runs
 //! ```
 //!
 //! `serve` answers every `POST /v1/completions` with the same OpenAI-style SSE stream (`--tokens`
@@ -13,7 +14,7 @@
 //! the bottleneck. `client` replays `--requests` requests at `--rate` per second (constant, or
 //! Poisson with `--poisson`) through [`benchkit::replay::drive_iter`] — requests are generated
 //! lazily, so memory does not grow with the run — and prints one JSON object: achieved
-//! throughput, schedule lag percentiles, TTFT, failures and peak RSS.
+//! throughput, schedule lag percentiles, TTFT, failures, peak RSS and the client's CPU per request.
 
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::metrics::{Aggregator, SloConfig};
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-// The client allocates a few small buffers per request (reqwest/hyper); glibc's malloc spends
-// a tenth of the client's time on them at 20k req/s.
+// The client allocates a few small buffers per request (hyper, the record); glibc's malloc
+// spent a tenth of the client's time on them at 20k req/s.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
