@@ -124,6 +124,12 @@ fn target(base_url: String, ca_file: Option<std::path::PathBuf>) -> Result<HttpT
     HttpTarget::new(c, None)
 }
 
+/// A plain-HTTP test server with `after` and a target for it.
+async fn plain(after: After) -> (HttpTarget, Arc<Counts>) {
+    let (port, counts) = server(after, None).await;
+    (target(format!("http://127.0.0.1:{port}"), None).unwrap(), counts)
+}
+
 fn request(id: u64) -> Request {
     Request {
         id,
@@ -148,8 +154,7 @@ fn assert_complete(r: &RequestRecord) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn kept_alive_connections_are_reused() {
-    let (port, counts) = server(After::KeepAlive, None).await;
-    let t = target(format!("http://127.0.0.1:{port}"), None).unwrap();
+    let (t, counts) = plain(After::KeepAlive).await;
     let start = Instant::now();
     for i in 0..20 {
         assert_complete(&t.send(request(i), start).await);
@@ -160,8 +165,7 @@ async fn kept_alive_connections_are_reused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn connection_closed_while_idle_is_retried_on_a_fresh_one() {
-    let (port, counts) = server(After::IdleClose(Duration::from_millis(30)), None).await;
-    let t = target(format!("http://127.0.0.1:{port}"), None).unwrap();
+    let (t, counts) = plain(After::IdleClose(Duration::from_millis(30))).await;
     let start = Instant::now();
     for i in 0..3 {
         // The server has closed the pooled connection by the time the next request goes out.
@@ -177,8 +181,7 @@ async fn connection_closed_while_idle_is_retried_on_a_fresh_one() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn connection_close_replies_are_not_reused() {
-    let (port, counts) = server(After::SayClose, None).await;
-    let t = target(format!("http://127.0.0.1:{port}"), None).unwrap();
+    let (t, counts) = plain(After::SayClose).await;
     let start = Instant::now();
     for i in 0..4 {
         // A reused connection would get no answer and time out (3 s).
@@ -191,8 +194,7 @@ async fn connection_close_replies_are_not_reused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn server_closing_without_an_answer_is_a_connection_failure() {
-    let (port, counts) = server(After::CloseUnanswered, None).await;
-    let t = target(format!("http://127.0.0.1:{port}"), None).unwrap();
+    let (t, counts) = plain(After::CloseUnanswered).await;
     let r = t.send(request(0), Instant::now()).await;
     assert!(matches!(&r.failure, Some(Failure::Connection { .. })), "{:?}", r.failure);
     assert_eq!(r.output_tokens, 0);

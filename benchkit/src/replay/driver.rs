@@ -427,10 +427,10 @@ mod tests {
         #[cfg(target_os = "linux")]
         assert!(timer.fd.is_some());
         let median = median_lateness(&mut timer, &[0, 30, 200, 1500, 50, 50, 50]).await;
-        // tokio's own timer would be up to 1 ms late on most of these.
-        #[cfg(target_os = "linux")]
-        assert!(median < Duration::from_micros(900), "median lateness {median:?}");
-        let _ = median;
+        // tokio's own timer (the fallback elsewhere) would be up to 1 ms late on most of these.
+        if cfg!(target_os = "linux") {
+            assert!(median < Duration::from_micros(900), "median lateness {median:?}");
+        }
     }
 
     #[tokio::test]

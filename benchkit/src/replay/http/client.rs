@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body::Body as _;
 use http_body_util::Full;
 use hyper::client::conn::http1;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::header::{HeaderMap, HeaderValue, HOST, USER_AGENT};
 use hyper::{Method, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::future::{poll_fn, Future};
@@ -42,10 +42,12 @@ type Driver = http1::Connection<Stream, Full<Bytes>>;
 pub(crate) struct Origin {
     /// The full URL (for messages).
     pub url: String,
-    tls: bool,
+    /// The scheme is `https`.
+    pub tls: bool,
     /// Host name or address (IPv6 without brackets).
-    host: String,
-    port: u16,
+    pub host: String,
+    /// Port (the scheme's default when the URL names none).
+    pub port: u16,
     /// `Host` header value (the URL's authority).
     authority: HeaderValue,
     /// Path and query, sent as the request target.
@@ -71,23 +73,6 @@ impl Origin {
         let path: Uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
         let authority = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
         Ok(Self { url: url.to_string(), tls, host, port, authority, path })
-    }
-
-    /// Whether the scheme is `https`.
-    pub(crate) fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    /// Host name or address (IPv6 without brackets).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// Port (the scheme's default when the URL names none).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn port(&self) -> u16 {
-        self.port
     }
 }
 
@@ -142,12 +127,12 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client for `origin`. `config.tls` is needed for `https` origins.
+    /// A client for `origin`, sending `config.headers` (plus `Host` and a default `User-Agent`)
+    /// with every request. `config.tls` is needed for `https` origins.
     pub(crate) fn new(origin: Origin, config: ClientConfig) -> Result<Self, String> {
         let mut headers = config.headers;
         headers.insert(HOST, origin.authority.clone());
         headers.entry(USER_AGENT).or_insert(HeaderValue::from_static(concat!("benchkit/", env!("CARGO_PKG_VERSION"))));
-        headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
         let tls = match (origin.tls, config.tls) {
             (false, _) => None,
             (true, None) => return Err("https needs a TLS configuration".to_string()),
@@ -175,7 +160,8 @@ impl Client {
     /// POSTs `body` and waits for the response head. `fresh` skips the idle pool (the retry
     /// after a stale connection).
     pub(crate) async fn post(&self, body: Bytes, fresh: bool) -> Result<Response<'_>, TransportError> {
-        let (mut conn, reused) = match if fresh { None } else { self.checkout() } {
+        let pooled = if fresh { None } else { self.checkout() };
+        let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
             None => (self.connect().await?, false),
         };

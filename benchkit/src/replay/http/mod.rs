@@ -211,7 +211,7 @@ impl HttpTarget {
                 }
             }
         }
-        let tls = if origin.is_tls() { Some(tls_config(config.ca_file.as_deref())?) } else { None };
+        let tls = if origin.tls { Some(tls_config(config.ca_file.as_deref())?) } else { None };
         let client = Client::new(
             origin,
             ClientConfig { headers, connect_timeout: config.request_timeout, idle_timeout: Duration::from_secs(90), tls },
@@ -568,8 +568,8 @@ mod tests {
         assert_eq!(endpoint_url("http://h:1", Endpoint::Completions).unwrap().url, "http://h:1/v1/completions");
         assert_eq!(endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().url, "https://h/v1/chat/completions");
         let v6 = endpoint_url("http://[::1]:8080/", Endpoint::Completions).unwrap();
-        assert_eq!((v6.host(), v6.port()), ("::1", 8080));
-        assert_eq!(endpoint_url("https://example.org", Endpoint::Completions).unwrap().port(), 443);
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 8080));
+        assert_eq!(endpoint_url("https://example.org", Endpoint::Completions).unwrap().port, 443);
         assert!(matches!(endpoint_url("ftp://h", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
         assert!(matches!(endpoint_url("not a url", Endpoint::Completions), Err(HttpError::InvalidBaseUrl { .. })));
     }
