@@ -27,17 +27,20 @@ pub mod model;
 pub mod perplexity;
 pub mod quantize;
 pub mod replay;
+pub mod supervise;
 pub mod synth;
 pub mod system;
 pub mod threadpool;
 mod util;
 
-pub use backend::{Backend, BackendError};
+pub use backend::{Backend, BackendError, Numa};
 pub use batch::{Batch, BatchError};
 pub use build_info::BuildInfo;
 pub use context::{Context, ContextError, ContextParams, DecodeError, FlashAttn, PerfCounters};
 pub use devices::{Device, DeviceType};
-pub use model::{Model, ModelError, ModelInfo, ModelParams, SplitMode};
+pub use model::{
+    DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,
+};
 pub use system::SystemInfo;
 pub use threadpool::{CpuMask, Priority, ThreadPool, ThreadPoolError, ThreadPoolParams};
 

@@ -6,16 +6,28 @@
 use llama_sys as sys;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     // llama.cpp logs lines in pieces (GGML_LOG_LEVEL_CONT); assemble them per thread.
     static PENDING: RefCell<(sys::ggml_log_level, String)> = const { RefCell::new((0, String::new())) };
 }
 
+/// Set in supervised worker processes: every llama.cpp line also goes to stderr, where the
+/// supervisor keeps the last lines for a crash report.
+static TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn also_to_stderr() {
+    TO_STDERR.store(true, Ordering::Relaxed);
+}
+
 fn emit(level: sys::ggml_log_level, line: &str) {
     let line = line.trim_end();
     if line.is_empty() {
         return;
+    }
+    if TO_STDERR.load(Ordering::Relaxed) {
+        eprintln!("{line}");
     }
     match level {
         sys::GGML_LOG_LEVEL_ERROR => tracing::error!(target: "llama.cpp", "{line}"),

@@ -1,5 +1,6 @@
 //! Configure and build llama.cpp with the `cmake` crate.
 
+use crate::amx::Decision;
 use crate::env;
 use crate::features::Selection;
 use crate::source::Source;
@@ -18,7 +19,7 @@ pub struct Built {
     pub compiler: String,
 }
 
-pub fn build(src: &Source, features: &Selection) -> Built {
+pub fn build(src: &Source, features: &Selection, amx: &Decision) -> Built {
     let mut defines = features.defines();
     // Make ggml_commit()/ggml_version() agree with what benchkit reports.
     defines.push(("LLAMA_BUILD_COMMIT".into(), src.commit.clone().unwrap_or_else(|| "unknown".into())));
@@ -32,6 +33,10 @@ pub fn build(src: &Source, features: &Selection) -> Built {
     cfg.no_default_flags(true);
     for (k, v) in &defines {
         cfg.define(k, v);
+    }
+    for flag in &amx.flags {
+        cfg.cflag(flag);
+        cfg.cxxflag(flag);
     }
     if let Some(jobs) = env::var("LLAMA_SYS_BUILD_JOBS") {
         cfg.build_arg(format!("-j{jobs}"));

@@ -1,13 +1,14 @@
 //! Build information exported to Rust (`llama_sys::build_info`): every benchkit result record
 //! carries it.
 
+use crate::amx::Decision;
 use crate::cmake_build::Built;
 use crate::features::Selection;
 use crate::source::Source;
 use std::fmt::Write;
 use std::path::Path;
 
-pub fn write(src: &Source, built: &Built, features: &Selection, out_dir: &Path) {
+pub fn write(src: &Source, built: &Built, features: &Selection, amx: &Decision, out_dir: &Path) {
     let mut s = String::new();
     let opt = |v: &Option<String>| match v {
         Some(v) => format!("Some({v:?})"),
@@ -49,5 +50,27 @@ pub fn write(src: &Source, built: &Built, features: &Selection, out_dir: &Path) 
     writeln!(s, "/// Directory holding the built libraries.").unwrap();
     let lib_dir = built.lib_dirs.first().map(|d| d.display().to_string()).unwrap_or_default();
     writeln!(s, "pub const LIB_DIR: &str = {lib_dir:?};").unwrap();
+    writeln!(s, "/// What the build did about AMX: `not-targeted`, `works`, `patched`, `disabled` or `kept`.").unwrap();
+    writeln!(s, "pub const AMX_MODE: &str = {:?};", amx.mode).unwrap();
+    writeln!(s, "/// Why: what the probe of the compiler's AMX intrinsics found.").unwrap();
+    writeln!(s, "pub const AMX_REASON: &str = {:?};", amx.reason).unwrap();
+    let flags: Vec<String> = amx.flags.iter().map(|f| format!("{f:?}")).collect();
+    writeln!(s, "/// Compiler flags added for it.").unwrap();
+    writeln!(s, "pub const AMX_FLAGS: &[&str] = &[{}];", flags.join(", ")).unwrap();
     std::fs::write(out_dir.join("build_info.rs"), s).expect("llama-sys: cannot write build_info.rs");
+}
+
+/// `OUT_DIR/reference-cmake-args`: the compilers, flags and GGML options of this build, one CMake
+/// argument a line, so that scripts/build-reference-tools.sh builds llama.cpp's own tools the
+/// same way (like for like in fidelity runs).
+pub fn write_reference_args(built: &Built, out_dir: &Path) {
+    let mut s = String::new();
+    let from_cache = ["CMAKE_C_COMPILER", "CMAKE_CXX_COMPILER", "CMAKE_C_FLAGS", "CMAKE_CXX_FLAGS"];
+    for (k, v) in built.cache.iter().filter(|(k, _)| from_cache.contains(&k.as_str())) {
+        writeln!(s, "-D{k}={v}").unwrap();
+    }
+    for (k, v) in built.defines.iter().filter(|(k, _)| k.starts_with("GGML_") && k != "GGML_CCACHE") {
+        writeln!(s, "-D{k}={v}").unwrap();
+    }
+    std::fs::write(out_dir.join("reference-cmake-args"), s).expect("llama-sys: cannot write reference-cmake-args");
 }

@@ -3,6 +3,7 @@
 //!
 //! Split into one module per step, like libsqlite3-sys / openssl-sys.
 
+mod amx;
 mod bindings;
 mod cmake_build;
 mod env;
@@ -25,8 +26,10 @@ fn main() {
     let src = source::locate(&out_dir);
     src.emit_rerun_if_changed();
 
-    let built = cmake_build::build(&src, &features);
+    let amx = amx::decide(&features, &out_dir);
+    let built = cmake_build::build(&src, &features, &amx);
     bindings::generate(&built, &out_dir);
     link::emit(&built, &features);
-    info::write(&src, &built, &features, &out_dir);
+    info::write(&src, &built, &features, &amx, &out_dir);
+    info::write_reference_args(&built, &out_dir);
 }
