@@ -8,10 +8,15 @@
 //! ```
 //!
 //! Per-chunk values and `Final estimate: PPL = X +/- Y` go to stdout as llama-perplexity prints
-//! them; with `--json` the result record goes to stdout and the rest to stderr.
+//! them; with `--json` the result record goes to stdout and the rest to stderr. The run is
+//! supervised in a worker process (this program, re-executed) unless `--in-process` is given.
 
-use benchkit::perplexity::{self, ChunkResult, KlBaseHeader, KlChunkResult, KlDivergenceResult, PerplexityParams, Text};
-use benchkit::{Backend, FlashAttn, Model, ModelParams};
+use benchkit::perplexity::{
+    KlBaseHeader, KlChunkResult, KlDivergenceResult, PerplexityJob, PerplexityOutput, PerplexityParams, PerplexityProgress,
+    PerplexityTask,
+};
+use benchkit::supervise::TrialOptions;
+use benchkit::{Backend, FlashAttn, ModelParams};
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +61,13 @@ struct Args {
     /// when there are more CPUs than threads).
     #[arg(long, conflicts_with = "overlap")]
     no_overlap: bool,
+    /// Run in this process instead of a supervised worker process (by default a llama.cpp
+    /// abort or fault is reported with its crash report instead of ending this program).
+    #[arg(long)]
+    in_process: bool,
+    /// Kill the run's worker after this many seconds (supervised runs only).
+    #[arg(long, value_name = "SECS", conflicts_with = "in_process")]
+    timeout: Option<f64>,
     /// Score while the next batch decodes, even with no CPU to spare.
     #[arg(long)]
     overlap: bool,
@@ -79,6 +91,8 @@ impl Out {
 }
 
 fn main() -> anyhow::Result<()> {
+    // A supervised run re-executes this program as its worker.
+    benchkit::supervise::worker_entry();
     // Single-dash long flags as llama.cpp spells them.
     let argv = std::env::args().map(|a| match a.as_str() {
         "-ngl" => "--ngl".to_string(),
@@ -94,7 +108,6 @@ fn main() -> anyhow::Result<()> {
         "auto" => FlashAttn::Auto,
         other => anyhow::bail!("-fa must be on, off or auto, not {other}"),
     };
-    let backend = Backend::init()?;
     let mut mp = ModelParams::default();
     if let Some(n) = args.n_gpu_layers {
         mp = mp.n_gpu_layers(n);
@@ -114,76 +127,93 @@ fn main() -> anyhow::Result<()> {
         params.overlap = args.overlap;
     }
 
-    if args.kl_divergence {
+    let task = if args.kl_divergence {
         let base = args.kl_divergence_base.clone().ok_or_else(|| anyhow::anyhow!("--kl-divergence needs --kl-divergence-base FILE"))?;
         let (header, _) = KlBaseHeader::read(&base)?;
         params.n_ctx = args.ctx_size.unwrap_or(header.n_ctx);
-        let model = Model::load(&backend, &args.model, &mp)?;
         let l = params.layout()?;
         eprintln!(
             "kl_divergence: computing over {} chunks, n_ctx={}, batch_size={}, n_seq={}",
             header.n_chunk, header.n_ctx, l.n_batch, l.n_seq
         );
         out.print("\nchunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
-        let r = perplexity::kl_divergence(&model, &base, &params, |c: &KlChunkResult| {
-            let k = &c.running;
-            out.print(&format!(
-                "{:4}    {} ± {}    {} ± {}    {} ± {}    {} ± {} %    {} ± {} %\n",
-                c.chunk,
-                cf(k.ppl.value, 9, 4),
-                cf(k.ppl.uncertainty, 9, 4),
-                cf(k.ln_ppl_ratio.value, 10, 5),
-                cf(k.ln_ppl_ratio.uncertainty, 10, 5),
-                cf(k.kld.value, 10, 5),
-                cf(k.kld.uncertainty, 10, 5),
-                cf(100.0 * k.p_diff_rms.value, 6, 3),
-                cf(100.0 * k.p_diff_rms.uncertainty, 6, 3),
-                cf(100.0 * k.same_top.value, 6, 3),
-                cf(100.0 * k.same_top.uncertainty, 6, 3)
-            ));
-        })?;
-        out.print("\n");
-        if r.n_scored >= 100 {
-            out.print(&kl_report(&r));
+        PerplexityTask::KlDivergence { base }
+    } else {
+        let text = args.file.clone().ok_or_else(|| anyhow::anyhow!("-f FILE is required (the text to evaluate)"))?;
+        params.n_ctx = args.ctx_size.unwrap_or(512);
+        eprintln!("perplexity: tokenizing the input ..");
+        match args.kl_divergence_base.clone() {
+            Some(base) => PerplexityTask::SaveKlBase { text, base },
+            None => PerplexityTask::Perplexity { text },
         }
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
-        }
-        return Ok(());
-    }
-
-    let file = args.file.clone().ok_or_else(|| anyhow::anyhow!("-f FILE is required (the text to evaluate)"))?;
-    params.n_ctx = args.ctx_size.unwrap_or(512);
-    let layout = params.layout()?;
-    let text = Text::from_file(&file)?;
-    let model = Model::load(&backend, &args.model, &mp)?;
-    eprintln!("perplexity: tokenizing the input ..");
-    let mut first = true;
-    let progress = |c: &ChunkResult| {
-        if first {
-            first = false;
-            eprintln!(
-                "perplexity: calculating perplexity over {} chunks, n_ctx={}, batch_size={}, n_seq={}",
-                c.n_chunk, layout.n_ctx, layout.n_batch, layout.n_seq
-            );
-        }
-        out.print(&format!("[{}]{:.4},", c.chunk, c.ppl));
     };
-    let r = match &args.kl_divergence_base {
-        Some(base) => perplexity::save_kl_base(&model, &text, &params, base, progress)?,
-        None => perplexity::perplexity(&model, &text, &params, progress)?,
+    let layout = params.layout()?;
+    let job = PerplexityJob { model: args.model.clone(), model_params: mp, params, task };
+    let mut first = true;
+    let progress = |p: &PerplexityProgress| match p {
+        PerplexityProgress::Chunk(c) => {
+            if std::mem::take(&mut first) {
+                eprintln!(
+                    "perplexity: calculating perplexity over {} chunks, n_ctx={}, batch_size={}, n_seq={}",
+                    c.n_chunk, layout.n_ctx, layout.n_batch, layout.n_seq
+                );
+            }
+            out.print(&format!("[{}]{:.4},", c.chunk, c.ppl));
+        }
+        PerplexityProgress::KlChunk(c) => out.print(&kl_line(c)),
+        _ => {}
+    };
+    let result = if args.in_process {
+        job.run(&Backend::init()?, progress)?
+    } else {
+        let mut opts = TrialOptions::default();
+        opts.timeout = args.timeout.map(std::time::Duration::from_secs_f64);
+        job.run_supervised(&opts, progress)?
     };
     out.print("\n");
-    eprintln!("perplexity: tokenization took {:.3} ms, {:.2} seconds per pass", r.timings.tokenize_ms, r.timings.seconds_per_pass);
-    out.print(&format!("Final estimate: PPL = {:.4} +/- {:.5}\n", r.ppl, r.ppl_uncertainty));
-    eprintln!(
-        "perplexity: {} tokens ({} evaluated, {} scored) in {:.2} s, {:.1} tokens/s",
-        r.n_tokens, r.n_tokens_evaluated, r.n_scored, r.timings.total_s, r.timings.tokens_per_s
-    );
+    match &result {
+        PerplexityOutput::KlDivergence(r) => {
+            if r.n_scored >= 100 {
+                out.print(&kl_report(r));
+            }
+        }
+        PerplexityOutput::Perplexity(r) => {
+            eprintln!("perplexity: tokenization took {:.3} ms, {:.2} seconds per pass", r.timings.tokenize_ms, r.timings.seconds_per_pass);
+            out.print(&format!("Final estimate: PPL = {:.4} +/- {:.5}\n", r.ppl, r.ppl_uncertainty));
+            eprintln!(
+                "perplexity: {} tokens ({} evaluated, {} scored) in {:.2} s, {:.1} tokens/s",
+                r.n_tokens, r.n_tokens_evaluated, r.n_scored, r.timings.total_s, r.timings.tokens_per_s
+            );
+        }
+        _ => {}
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        match &result {
+            PerplexityOutput::KlDivergence(r) => println!("{}", serde_json::to_string_pretty(r)?),
+            PerplexityOutput::Perplexity(r) => println!("{}", serde_json::to_string_pretty(r)?),
+            _ => {}
+        }
     }
     Ok(())
+}
+
+/// One row of llama-perplexity's KL-divergence table.
+fn kl_line(c: &KlChunkResult) -> String {
+    let k = &c.running;
+    format!(
+        "{:4}    {} ± {}    {} ± {}    {} ± {}    {} ± {} %    {} ± {} %\n",
+        c.chunk,
+        cf(k.ppl.value, 9, 4),
+        cf(k.ppl.uncertainty, 9, 4),
+        cf(k.ln_ppl_ratio.value, 10, 5),
+        cf(k.ln_ppl_ratio.uncertainty, 10, 5),
+        cf(k.kld.value, 10, 5),
+        cf(k.kld.uncertainty, 10, 5),
+        cf(100.0 * k.p_diff_rms.value, 6, 3),
+        cf(100.0 * k.p_diff_rms.uncertainty, 6, 3),
+        cf(100.0 * k.same_top.value, 6, 3),
+        cf(100.0 * k.same_top.uncertainty, 6, 3)
+    )
 }
 
 /// `%W.Plf` as C's printf writes it (`nan` / `-nan` rather than Rust's `NaN`).

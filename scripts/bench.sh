@@ -3,5 +3,7 @@
 # TinyLlama-1.1B's shape, Q4_0, generated once and cached). No download needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so another clone reuses the same objects.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 scripts/setup.sh
 cargo run --release --example llama_bench -- "$@"

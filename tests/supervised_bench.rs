@@ -86,6 +86,7 @@ fn a_llama_cpp_abort_is_a_crashed_record_with_ggmls_message() {
     let message = report.abort_message.as_deref().expect("ggml's abort message");
     assert!(message.contains("SET_ROWS"), "{message}");
     assert!(records[0].error.as_deref().unwrap().contains(message));
+    assert_eq!(report.phase, Some(Phase::Context), "it aborts creating the context");
     assert_eq!(records[0].type_k, "iq2_xxs");
     assert_eq!(records[1].status, Status::Ok, "{:?}", records[1].error);
     assert_eq!(records[1].type_k, "f16");
@@ -148,6 +149,7 @@ fn supervised_records_match_in_process_ones() {
         [
             Phase::Start,
             Phase::Load,
+            Phase::Context,
             Phase::Warmup,
             Phase::Repetition { rep: 1, of: 2 },
             Phase::Repetition { rep: 2, of: 2 },

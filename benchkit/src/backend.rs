@@ -22,6 +22,54 @@ pub struct Backend {
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
+/// How the CPU backend places threads and memory on NUMA systems (llama-bench `--numa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Numa {
+    /// No NUMA handling (llama-bench's default).
+    #[default]
+    Disabled,
+    /// Spread threads evenly over the nodes.
+    Distribute,
+    /// Keep threads on the node the process started on.
+    Isolate,
+    /// Use the CPU map `numactl` gave the process.
+    Numactl,
+}
+
+impl Numa {
+    /// The name `--numa` takes: `distribute`, `isolate`, `numactl` (`disabled` for the default).
+    pub fn name(self) -> &'static str {
+        match self {
+            Numa::Disabled => "disabled",
+            Numa::Distribute => "distribute",
+            Numa::Isolate => "isolate",
+            Numa::Numactl => "numactl",
+        }
+    }
+
+    /// Parses `--numa`'s value; an empty one means `distribute`, as llama-bench reads it.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "distribute" | "" => Numa::Distribute,
+            "isolate" => Numa::Isolate,
+            "numactl" => Numa::Numactl,
+            "disabled" => Numa::Disabled,
+            _ => return None,
+        })
+    }
+
+    fn raw(self) -> llama_sys::ggml_numa_strategy {
+        match self {
+            Numa::Disabled => llama_sys::GGML_NUMA_STRATEGY_DISABLED,
+            Numa::Distribute => llama_sys::GGML_NUMA_STRATEGY_DISTRIBUTE,
+            Numa::Isolate => llama_sys::GGML_NUMA_STRATEGY_ISOLATE,
+            Numa::Numactl => llama_sys::GGML_NUMA_STRATEGY_NUMACTL,
+        }
+    }
+}
+
 impl Backend {
     /// Initialises llama.cpp (idempotent).
     ///
@@ -42,6 +90,15 @@ impl Backend {
             Ok(()) => Ok(Backend { _private: () }),
             Err(_) => Err(BackendError::NoDevices),
         }
+    }
+
+    /// Applies a NUMA strategy for the rest of the process (`llama_numa_init`). Call it before
+    /// loading models, once: ggml keeps the first strategy and only logs later calls. Every
+    /// process measuring (each supervised worker too) needs its own call.
+    pub fn init_numa(&self, numa: Numa) {
+        // SAFETY: the backend is initialised (this token exists), so the CPU backend
+        // llama_numa_init asserts on is registered; the call only reads sysfs and sets globals.
+        unsafe { llama_sys::llama_numa_init(numa.raw()) }
     }
 
     /// Compute devices llama.cpp can use (CPU, GPUs, ...).

@@ -35,6 +35,14 @@ pub struct BuildInfo {
     pub cmake_cache: Vec<(String, String)>,
     /// `static` or `dynamic`.
     pub link: String,
+    /// What the build did about ggml's AMX kernels: `works` (the compiler's intrinsics passed
+    /// llama-sys's probe), `patched` (they did not; a corrected declaration was force-included),
+    /// `disabled` (AMX left out), `not-targeted` (no AMX on the build target), `kept` (unprobed).
+    #[serde(default)]
+    pub amx: String,
+    /// Why: what the probe found.
+    #[serde(default)]
+    pub amx_reason: String,
 }
 
 impl BuildInfo {
@@ -59,7 +67,37 @@ impl BuildInfo {
             cmake_defines: pairs(bi::CMAKE_DEFINES),
             cmake_cache: pairs(bi::CMAKE_CACHE),
             link: bi::LINK.to_string(),
+            amx: bi::AMX_MODE.to_string(),
+            amx_reason: bi::AMX_REASON.to_string(),
         }
+    }
+
+    /// llama.cpp's version string (`llama_version()`, e.g. `0.6.0-dev`).
+    pub fn llama_version() -> String {
+        // SAFETY: returns a pointer to a static NUL-terminated string.
+        unsafe { crate::util::cstr_to_string(llama_sys::llama_version()) }
+    }
+
+    /// What llama-bench's `--version` prints (to stderr): `version: V (build N, commit C)`, then
+    /// `built with COMPILER for TARGET`, the target spelled as CMake's system name and
+    /// processor (`Linux x86_64`).
+    pub fn version_text(&self) -> String {
+        let os = match std::env::consts::OS {
+            "linux" => "Linux",
+            "macos" => "Darwin",
+            "windows" => "Windows",
+            "freebsd" => "FreeBSD",
+            "android" => "Android",
+            other => other,
+        };
+        format!(
+            "version: {} (build {}, commit {})\nbuilt with {} for {os} {}\n",
+            Self::llama_version(),
+            self.build_number,
+            self.build_commit,
+            self.compiler,
+            std::env::consts::ARCH
+        )
     }
 
     /// llama-bench's `backends` field: the non-CPU backends compiled in, comma separated, or
@@ -71,5 +109,23 @@ impl BuildInfo {
         } else {
             gpu.join(",")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_text_is_llama_bench_s() {
+        let b = BuildInfo::current();
+        let text = b.version_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let want =
+            format!("version: {} (build {}, commit {})", BuildInfo::llama_version(), b.build_number, b.build_commit);
+        assert_eq!(lines[0], want);
+        assert!(!BuildInfo::llama_version().is_empty());
+        assert!(lines[1].starts_with(&format!("built with {} for ", b.compiler)), "{}", lines[1]);
     }
 }

@@ -37,6 +37,22 @@ pub enum ContextError {
     },
 }
 
+/// A sequence id the context does not have (llama.cpp asserts, and aborts, on one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeqError {
+    /// Outside `0..n_seq_max` (or not -1 where -1 means every sequence).
+    #[error("sequence id {seq} is outside 0..{n_seq_max}{}", if *.any_allowed { " (or -1 for all)" } else { "" })]
+    OutOfRange {
+        /// The id given.
+        seq: i32,
+        /// The context's n_seq_max.
+        n_seq_max: u32,
+        /// Whether -1 (every sequence) was accepted here.
+        any_allowed: bool,
+    },
+}
+
 /// Errors from [`Context::decode`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -404,34 +420,61 @@ impl<'m> Context<'m> {
         unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.ptr.as_ptr()), data) }
     }
 
-    /// Removes positions `p0..p1` of sequence `seq` (-1 = all sequences / open ends).
-    pub fn memory_seq_rm(&mut self, seq: i32, p0: i32, p1: i32) -> bool {
-        // SAFETY: valid context; llama.cpp range-checks its arguments.
-        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, p0, p1) }
+    fn check_seq(&self, seq: i32, any_allowed: bool) -> Result<(), SeqError> {
+        let n_seq_max = self.n_seq_max();
+        if (seq >= 0 && (seq as u32) < n_seq_max) || (any_allowed && seq == -1) {
+            Ok(())
+        } else {
+            Err(SeqError::OutOfRange { seq, n_seq_max, any_allowed })
+        }
+    }
+
+    /// Removes positions `p0..p1` of sequence `seq` (-1 = all sequences; negative p0/p1 = open
+    /// ends). `Ok(false)` when llama.cpp could not remove a partial range.
+    ///
+    /// # Errors
+    /// [`SeqError::OutOfRange`] for a sequence the context does not have.
+    pub fn memory_seq_rm(&mut self, seq: i32, p0: i32, p1: i32) -> Result<bool, SeqError> {
+        self.check_seq(seq, true)?;
+        // SAFETY: valid context; `seq` was checked above (llama.cpp asserts on a bad one).
+        Ok(unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, p0, p1) })
     }
 
     /// Largest position stored for sequence `seq` (-1 when empty).
-    pub fn seq_pos_max(&self, seq: i32) -> i32 {
-        // SAFETY: valid context; the memory handle belongs to it.
-        unsafe { sys::llama_memory_seq_pos_max(sys::llama_get_memory(self.ptr.as_ptr()), seq) }
+    ///
+    /// # Errors
+    /// [`SeqError::OutOfRange`] for a sequence the context does not have.
+    pub fn seq_pos_max(&self, seq: i32) -> Result<i32, SeqError> {
+        self.check_seq(seq, false)?;
+        // SAFETY: valid context; `seq` was checked above.
+        Ok(unsafe { sys::llama_memory_seq_pos_max(sys::llama_get_memory(self.ptr.as_ptr()), seq) })
     }
 
     /// Serialized state (KV cache) of sequence `seq`.
-    pub fn seq_state(&mut self, seq: i32) -> Vec<u8> {
-        // SAFETY: valid context; the buffer is sized by llama_state_seq_get_size.
+    ///
+    /// # Errors
+    /// [`SeqError::OutOfRange`] for a sequence the context does not have.
+    pub fn seq_state(&mut self, seq: i32) -> Result<Vec<u8>, SeqError> {
+        self.check_seq(seq, false)?;
+        // SAFETY: valid context and checked `seq`; the buffer is sized by llama_state_seq_get_size.
         unsafe {
             let size = sys::llama_state_seq_get_size(self.ptr.as_ptr(), seq);
             let mut buf = vec![0u8; size];
             let n = sys::llama_state_seq_get_data(self.ptr.as_ptr(), buf.as_mut_ptr(), buf.len(), seq);
             buf.truncate(n);
-            buf
+            Ok(buf)
         }
     }
 
-    /// Restores a state saved by [`Context::seq_state`] into `seq`; false if incompatible.
-    pub fn set_seq_state(&mut self, state: &[u8], seq: i32) -> bool {
-        // SAFETY: valid context; llama.cpp reads at most state.len() bytes and validates them.
-        unsafe { sys::llama_state_seq_set_data(self.ptr.as_ptr(), state.as_ptr(), state.len(), seq) != 0 }
+    /// Restores a state saved by [`Context::seq_state`] into `seq`; `Ok(false)` if incompatible.
+    ///
+    /// # Errors
+    /// [`SeqError::OutOfRange`] for a sequence the context does not have.
+    pub fn set_seq_state(&mut self, state: &[u8], seq: i32) -> Result<bool, SeqError> {
+        self.check_seq(seq, false)?;
+        // SAFETY: valid context and checked `seq`; llama.cpp reads at most state.len() bytes and
+        // validates them.
+        Ok(unsafe { sys::llama_state_seq_set_data(self.ptr.as_ptr(), state.as_ptr(), state.len(), seq) != 0 })
     }
 
     /// Sets thread counts for generation and batches.

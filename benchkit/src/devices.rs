@@ -70,3 +70,46 @@ pub(crate) fn list() -> Vec<Device> {
         })
         .collect()
 }
+
+/// What llama-bench's `--list-devices` prints: every non-CPU device with its memory, or
+/// `(none)`.
+pub fn listing(devices: &[Device]) -> String {
+    const MIB: u64 = 1024 * 1024;
+    let mut out = String::from("Available devices:\n");
+    let offload: Vec<&Device> = devices.iter().filter(|d| d.kind != DeviceType::Cpu).collect();
+    if offload.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for d in offload {
+        out.push_str(&format!(
+            "  {}: {} ({} MiB, {} MiB free)\n",
+            d.name,
+            d.description,
+            d.memory_total / MIB,
+            d.memory_free / MIB
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_is_llama_bench_s() {
+        let dev = |name: &str, kind| Device {
+            index: 0,
+            name: name.into(),
+            description: format!("{name} desc"),
+            kind,
+            memory_free: 3 << 20,
+            memory_total: 8 << 20,
+        };
+        assert_eq!(listing(&[dev("CPU", DeviceType::Cpu)]), "Available devices:\n  (none)\n");
+        assert_eq!(
+            listing(&[dev("CPU", DeviceType::Cpu), dev("CUDA0", DeviceType::Gpu)]),
+            "Available devices:\n  CUDA0: CUDA0 desc (8 MiB, 3 MiB free)\n"
+        );
+    }
+}

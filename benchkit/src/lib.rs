@@ -36,7 +36,7 @@ mod util;
 pub use backend::{Backend, BackendError, Numa};
 pub use batch::{Batch, BatchError};
 pub use build_info::BuildInfo;
-pub use context::{Context, ContextError, ContextParams, DecodeError, FlashAttn, PerfCounters};
+pub use context::{Context, ContextError, ContextParams, DecodeError, FlashAttn, PerfCounters, SeqError};
 pub use devices::{Device, DeviceType};
 pub use model::{
     DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,

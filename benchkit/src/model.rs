@@ -1,5 +1,11 @@
 //! Loading a model and reading its metadata.
 
+mod fit;
+mod options;
+mod raw;
+
+pub use options::{buffer_type_names, n_cpu_moe_patterns, DeviceSelection, LazyMode, LoadMode, TensorBuftOverride};
+
 use crate::backend::Backend;
 use crate::context::{Context, ContextError, ContextParams};
 use crate::gguf::{GgufError, GgufFile};
@@ -34,6 +40,21 @@ pub enum ModelError {
         name: String,
         /// Devices this build has.
         available: Vec<String>,
+    },
+    /// A tensor override names a buffer type no registered device has.
+    #[error("no buffer type named {name:?}; available: {available:?}")]
+    NoSuchBufferType {
+        /// Requested name.
+        name: String,
+        /// Buffer types this build's devices have.
+        available: Vec<String>,
+    },
+    /// `fit_target_mib` / `fit_min_ctx` were set for a model with offload devices: fitting to
+    /// their free memory is llama.cpp's `common_fit_params`, which this build does not link.
+    #[error("--fit-target/--fit-ctx would fit the model to the free memory of {devices:?}: llama.cpp does that in its common library (common_fit_params), which benchkit does not link; set -ngl, -ts, -ot or -ncmoe instead")]
+    FitUnavailable {
+        /// The offload devices the model would use.
+        devices: Vec<String>,
     },
     /// llama.cpp refused the file (unsupported architecture, missing tensors, out of memory...).
     #[error("llama.cpp failed to load {path}: {hint} (run with RUST_LOG=llama.cpp=debug for its log)")]
@@ -93,35 +114,60 @@ impl SplitMode {
     }
 }
 
-/// Model loading parameters (llama-bench's model-level options).
+/// Model loading parameters (llama-bench's model-level options). A sweep loads a new model
+/// whenever any of them changes, as llama-bench does.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelParams {
     /// Layers to offload to GPU; negative = all (llama-bench `-ngl`, default -1).
     pub n_gpu_layers: i32,
+    /// Keep the expert (MoE) tensors of the first this many layers on the CPU (llama-bench
+    /// `-ncmoe`, default 0): overrides added after `tensor_buft_overrides`.
+    pub n_cpu_moe: u32,
     /// Split mode across GPUs.
     pub split_mode: SplitMode,
     /// GPU used with [`SplitMode::None`].
     pub main_gpu: i32,
     /// Fraction of the model per device; empty = automatic.
     pub tensor_split: Vec<f32>,
-    /// Device names to use (`CUDA0`, ...); empty = all.
-    pub devices: Vec<String>,
-    /// Memory-map the file; `None` lets llama.cpp decide (llama-bench's default).
-    pub use_mmap: Option<bool>,
-    /// Lock the model in RAM.
-    pub use_mlock: bool,
+    /// Offload devices (llama-bench `-dev`, default `auto`).
+    pub devices: DeviceSelection,
+    /// Tensor buffer-type overrides, first match wins (llama-bench `-ot`, default none).
+    pub tensor_buft_overrides: Vec<TensorBuftOverride>,
+    /// How the weights are read (llama-bench `-lm`, default `auto`).
+    pub load_mode: LoadMode,
+    /// On-demand tensor reading (llama-bench `-lzm`, default `auto`).
+    pub lazy_mode: LazyMode,
+    /// Bypass the host buffer so extra buffer types can be used (llama-bench `--no-host`).
+    pub no_host: bool,
+    /// Let the CPU backend repack weights into its extra buffer types (llama.cpp's
+    /// `use_extra_bufts`, llama-bench `--repack`; default on).
+    pub repack: bool,
+    /// Fit the model to free device memory leaving this many MiB per device; 0 = no fit
+    /// unless `fit_min_ctx` is set (llama-bench `-fitt`). See [`ModelError::FitUnavailable`].
+    pub fit_target_mib: u64,
+    /// Smallest context the fit may choose; 0 = no fit unless `fit_target_mib` is set
+    /// (llama-bench `-fitc`).
+    pub fit_min_ctx: u32,
 }
 
 impl Default for ModelParams {
     fn default() -> Self {
+        // SAFETY: returns a POD struct by value.
+        let llama = unsafe { sys::llama_model_default_params() };
         ModelParams {
             n_gpu_layers: -1,
+            n_cpu_moe: 0,
             split_mode: SplitMode::Layer,
             main_gpu: 0,
             tensor_split: Vec::new(),
-            devices: Vec::new(),
-            use_mmap: None,
-            use_mlock: false,
+            devices: DeviceSelection::Auto,
+            tensor_buft_overrides: Vec::new(),
+            load_mode: LoadMode::Auto,
+            lazy_mode: LazyMode::Auto,
+            no_host: llama.no_host,
+            repack: llama.use_extra_bufts,
+            fit_target_mib: 0,
+            fit_min_ctx: 0,
         }
     }
 }
@@ -132,10 +178,14 @@ impl ModelParams {
         self.n_gpu_layers = n;
         self
     }
-    /// Sets `use_mmap`.
+    /// Memory-map the file (`load_mode` `mmap`) or read it into buffers (`none`).
     pub fn use_mmap(mut self, on: bool) -> Self {
-        self.use_mmap = Some(on);
+        self.load_mode = if on { LoadMode::Mmap } else { LoadMode::None };
         self
+    }
+    /// Whether llama-bench would fit this point to free memory (either fit value set).
+    pub fn fit_requested(&self) -> bool {
+        self.fit_target_mib != 0 || self.fit_min_ctx != 0
     }
 }
 
@@ -192,67 +242,34 @@ impl Model {
     /// # Errors
     /// [`ModelError::InvalidFile`] for anything wrong with the file itself (checked in Rust first,
     /// because llama.cpp aborts on some malformed files), [`ModelError::InvalidParam`] /
-    /// [`ModelError::NoSuchDevice`] for bad parameters, [`ModelError::LoadFailed`] when llama.cpp
-    /// refuses it.
+    /// [`ModelError::NoSuchDevice`] / [`ModelError::NoSuchBufferType`] for bad parameters,
+    /// [`ModelError::FitUnavailable`] for a fit this build cannot do, [`ModelError::LoadFailed`]
+    /// when llama.cpp refuses it (also for an override pattern its regex engine rejects).
     pub fn load(_backend: &Backend, path: impl AsRef<Path>, params: &ModelParams) -> Result<Self, ModelError> {
         let path = path.as_ref().to_path_buf();
         let gguf = GgufFile::open(&path)?;
-        let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| ModelError::BadPath(path.clone()))?;
+        let c_path =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| ModelError::BadPath(path.clone()))?;
 
-        let all_devices = crate::devices::raw_devices();
-        let dev_info = crate::devices::list();
-        let mut devices: Vec<sys::ggml_backend_dev_t> = Vec::new();
-        for name in &params.devices {
-            let idx = dev_info.iter().position(|d| d.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                ModelError::NoSuchDevice { name: name.clone(), available: dev_info.iter().map(|d| d.name.clone()).collect() }
-            })?;
-            devices.push(all_devices[idx]);
-        }
-        devices.push(std::ptr::null_mut());
-
-        // SAFETY: pure query.
-        let max_devices = unsafe { sys::llama_max_devices() };
-        if params.tensor_split.len() > max_devices {
-            return Err(ModelError::InvalidParam {
-                name: "tensor_split",
-                reason: format!("{} entries, this build supports at most {max_devices}", params.tensor_split.len()),
-            });
-        }
-        if params.tensor_split.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(ModelError::InvalidParam { name: "tensor_split", reason: "entries must be finite and >= 0".into() });
-        }
-        let mut split = vec![0f32; max_devices.max(1)];
-        split[..params.tensor_split.len()].copy_from_slice(&params.tensor_split);
-        if params.main_gpu < 0 {
-            return Err(ModelError::InvalidParam { name: "main_gpu", reason: format!("{} < 0", params.main_gpu) });
-        }
-
-        // SAFETY: returns a POD struct by value.
-        let mut raw = unsafe { sys::llama_model_default_params() };
-        raw.n_gpu_layers = params.n_gpu_layers;
-        raw.split_mode = params.split_mode.raw();
-        raw.main_gpu = params.main_gpu;
-        raw.tensor_split = split.as_ptr();
-        if !params.devices.is_empty() {
-            raw.devices = devices.as_mut_ptr();
-        }
-        raw.load_mode = match (params.use_mmap, params.use_mlock) {
-            (None, false) => sys::LLAMA_LOAD_MODE_AUTO,
-            (Some(true), false) => sys::LLAMA_LOAD_MODE_MMAP,
-            (Some(false), false) => sys::LLAMA_LOAD_MODE_NONE,
-            (Some(false), true) => sys::LLAMA_LOAD_MODE_MLOCK,
-            (None | Some(true), true) => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
-        };
-        // SAFETY: `c_path` is NUL-terminated; `split` and `devices` outlive the call, and the
-        // file passed Rust-side validation of its header, metadata and tensor table.
-        let ptr = unsafe { sys::llama_model_load_from_file(c_path.as_ptr(), raw) };
+        let effective = fit::apply(params)?;
+        let raw = raw::RawModelParams::new(&effective)?;
+        // SAFETY: `c_path` is NUL-terminated; `raw` owns every array and string `raw.raw` points
+        // to and outlives the call; devices and buffer types were looked up in the registry and
+        // the file passed Rust-side validation of its header, metadata and tensor table.
+        let ptr = unsafe { sys::llama_model_load_from_file(c_path.as_ptr(), raw.raw) };
         let ptr = NonNull::new(ptr).ok_or_else(|| ModelError::LoadFailed {
             path: path.clone(),
             hint: format!(
-                "architecture {:?}, {} tensors, {} metadata keys",
+                "architecture {:?}, {} tensors, {} metadata keys{}",
                 gguf.architecture().unwrap_or("<none>"),
                 gguf.tensors.len(),
-                gguf.metadata.len()
+                gguf.metadata.len(),
+                if effective.tensor_buft_overrides.is_empty() {
+                    String::new()
+                } else {
+                    // An override pattern llama.cpp's std::regex rejects fails the load too.
+                    format!("; tensor overrides {}", TensorBuftOverride::list_name(&effective.tensor_buft_overrides))
+                }
             ),
         })?;
         let info = read_info(ptr, &path, &gguf);

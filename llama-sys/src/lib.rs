@@ -31,6 +31,23 @@ mod tests {
         assert_eq!(commit.trim_end_matches("-dirty"), build_info::COMMIT.unwrap_or("unknown"));
     }
 
+    /// The probe's decision fits this machine: a native build on a CPU with AMX either works or
+    /// is patched (GCC 12 here), and a CPU without AMX is not targeted.
+    #[test]
+    fn amx_decision_fits_this_machine() {
+        let cpu_has_amx = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" amx_tile"));
+        let native = build_info::FEATURES.contains(&"native");
+        let expected: &[&str] = match (native, cpu_has_amx) {
+            _ if std::env::var_os("LLAMA_SYS_AMX").is_some() => return,
+            (false, _) => &["not-targeted"],
+            (true, false) => &["not-targeted"],
+            (true, true) if build_info::COMPILER.starts_with("GNU 12.") => &["patched"],
+            (true, true) => &["works", "patched"],
+        };
+        assert!(expected.contains(&build_info::AMX_MODE), "{} ({})", build_info::AMX_MODE, build_info::AMX_REASON);
+        assert_eq!(build_info::AMX_FLAGS.is_empty(), build_info::AMX_MODE != "patched" && build_info::AMX_MODE != "disabled");
+    }
+
     /// scripts/check-llama-cpp-dir.sh builds with `LLAMA_CPP_DIR` and states what build info
     /// must then say; without those variables this checks the default (pinned) source.
     #[test]

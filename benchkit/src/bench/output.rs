@@ -321,7 +321,7 @@ fn md_cell(r: &BenchRecord, field: &str) -> String {
         "test" => test_name(r),
         "t/s" => match r.status {
             Status::Ok => format!("{:.2} ± {:.2}", r.avg_ts, r.stddev_ts),
-            _ => format!("failed: {}", r.error.as_deref().unwrap_or("unknown error")),
+            s => format!("{}: {}", s.as_str(), r.error.as_deref().unwrap_or("unknown error")),
         },
         f => r.value_str(f),
     };
@@ -334,7 +334,7 @@ fn md_cell(r: &BenchRecord, field: &str) -> String {
 
 /// A llama-bench field's text value; a failed record's timings are written as zero.
 fn field_value(r: &BenchRecord, field: &str) -> String {
-    if r.status == Status::Failed {
+    if !r.status.is_ok() {
         match field {
             "avg_ns" | "stddev_ns" => return "0".to_string(),
             "avg_ts" | "stddev_ts" => return format!("{:.6}", 0.0),
@@ -547,7 +547,7 @@ impl<W: Write> Writer<W> {
         if self.build.is_none() {
             self.build = Some((r.build_commit.clone(), r.build_number));
         }
-        let failed = r.status == Status::Failed;
+        let failed = !r.status.is_ok();
         let text = match self.format {
             OutputFormat::Csv if failed => String::new(),
             OutputFormat::Sql if failed => {
@@ -738,6 +738,7 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
             samples_ts,
             status: Status::Ok,
             error: None,
+            crash: None,
             test: crate::bench::Test { n_prompt, n_gen, n_depth: 0 }.name(),
             repetitions: 3,
             warmup: true,

@@ -2,7 +2,7 @@
 
 use crate::context::FlashAttn;
 use crate::gguf::GgmlType;
-use crate::model::{ModelParams, SplitMode};
+use crate::model::{DeviceSelection, LazyMode, LoadMode, ModelParams, SplitMode, TensorBuftOverride};
 use crate::threadpool::{CpuMask, Priority};
 use std::path::PathBuf;
 
@@ -93,6 +93,9 @@ pub struct Point {
     pub no_kv_offload: bool,
     /// Embeddings mode.
     pub embeddings: bool,
+    /// Keep host tensor ops on the host (llama-bench `-nopo`; the context's `op_offload` is the
+    /// inverse).
+    pub no_op_offload: bool,
     /// Threads.
     pub n_threads: u32,
     /// CPU mask; `None` = default affinity (llama-bench's `0x0`).
@@ -125,11 +128,22 @@ pub struct RunSettings {
     pub priority: Priority,
     /// Seed of the random prompt tokens.
     pub seed: u64,
+    /// NUMA strategy (`--numa`), process-wide: a supervised sweep applies it in each worker
+    /// before the model loads; an in-process caller applies it with `Backend::init_numa`.
+    #[serde(default)]
+    pub numa: crate::backend::Numa,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
-        RunSettings { repetitions: 5, delay_secs: 0, no_warmup: false, priority: Priority::Normal, seed: 1234 }
+        RunSettings {
+            repetitions: 5,
+            delay_secs: 0,
+            no_warmup: false,
+            priority: Priority::Normal,
+            seed: 1234,
+            numa: crate::backend::Numa::default(),
+        }
     }
 }
 
@@ -165,6 +179,8 @@ pub struct Grid {
     pub poll: Vec<u32>,
     /// `-ngl`.
     pub n_gpu_layers: Vec<i32>,
+    /// `-ncmoe`: layers whose expert tensors stay on the CPU.
+    pub n_cpu_moe: Vec<u32>,
     /// `-sm`.
     pub split_mode: Vec<SplitMode>,
     /// `-mg`.
@@ -175,16 +191,31 @@ pub struct Grid {
     pub flash_attn: Vec<FlashAttn>,
     /// `-ts`.
     pub tensor_split: Vec<Vec<f32>>,
-    /// `-mmp` (`None` = llama.cpp's automatic load mode).
-    pub use_mmap: Vec<Option<bool>>,
+    /// `-ot`: each entry is one set of overrides (an empty set = none).
+    pub tensor_buft_overrides: Vec<Vec<TensorBuftOverride>>,
+    /// `-lm` (older llama-bench's `-mmp 0/1` is `none`/`mmap`).
+    pub load_mode: Vec<LoadMode>,
+    /// `-lzm`.
+    pub lazy_mode: Vec<LazyMode>,
     /// `-embd`.
     pub embeddings: Vec<bool>,
-    /// `-dev` (empty = all devices).
-    pub devices: Vec<Vec<String>>,
+    /// `-nopo`.
+    pub no_op_offload: Vec<bool>,
+    /// `--no-host`.
+    pub no_host: Vec<bool>,
+    /// `--repack`.
+    pub repack: Vec<bool>,
+    /// `-dev`.
+    pub devices: Vec<DeviceSelection>,
+    /// `-fitt`, MiB to leave free per device (0 = no fit).
+    pub fit_target: Vec<u64>,
+    /// `-fitc`, smallest context the fit may choose (0 = no fit).
+    pub fit_min_ctx: Vec<u32>,
 }
 
 impl Default for Grid {
     fn default() -> Self {
+        let mp = ModelParams::default();
         Grid {
             models: Vec::new(),
             n_prompt: vec![512],
@@ -199,23 +230,64 @@ impl Default for Grid {
             cpu_mask: vec!["0x0".into()],
             cpu_strict: vec![false],
             poll: vec![50],
-            n_gpu_layers: vec![-1],
-            split_mode: vec![SplitMode::Layer],
-            main_gpu: vec![0],
+            n_gpu_layers: vec![mp.n_gpu_layers],
+            n_cpu_moe: vec![mp.n_cpu_moe],
+            split_mode: vec![mp.split_mode],
+            main_gpu: vec![mp.main_gpu],
             no_kv_offload: vec![false],
             flash_attn: vec![FlashAttn::Auto],
             tensor_split: vec![Vec::new()],
-            use_mmap: vec![None],
+            tensor_buft_overrides: vec![Vec::new()],
+            load_mode: vec![mp.load_mode],
+            lazy_mode: vec![mp.lazy_mode],
             embeddings: vec![false],
-            devices: vec![Vec::new()],
+            no_op_offload: vec![false],
+            no_host: vec![mp.no_host],
+            repack: vec![mp.repack],
+            devices: vec![mp.devices],
+            fit_target: vec![mp.fit_target_mib],
+            fit_min_ctx: vec![mp.fit_min_ctx],
         }
     }
+}
+
+/// Every combination of an item of `acc` with a value of `values`, `acc` varying slowest: one
+/// level of a nested loop, so expanding parameter after parameter yields llama-bench's order.
+fn expand<A: Clone, V>(acc: Vec<A>, values: &[V], set: impl Fn(&mut A, &V)) -> Vec<A> {
+    let mut out = Vec::with_capacity(acc.len() * values.len());
+    for a in &acc {
+        for v in values {
+            let mut next = a.clone();
+            set(&mut next, v);
+            out.push(next);
+        }
+    }
+    out
 }
 
 impl Grid {
     /// A grid over one model with llama-bench's defaults.
     pub fn new(model: impl Into<PathBuf>) -> Self {
         Grid { models: vec![model.into()], ..Grid::default() }
+    }
+
+    /// The model-level parameter sets, in llama-bench's loop order (fit target, fit context,
+    /// ngl, ncmoe, sm, lm, lzm, mg, dev, ts, ot, no-host, repack).
+    fn model_params(&self) -> Vec<ModelParams> {
+        let mut mps = vec![ModelParams::default()];
+        mps = expand(mps, &self.fit_target, |m, v| m.fit_target_mib = *v);
+        mps = expand(mps, &self.fit_min_ctx, |m, v| m.fit_min_ctx = *v);
+        mps = expand(mps, &self.n_gpu_layers, |m, v| m.n_gpu_layers = *v);
+        mps = expand(mps, &self.n_cpu_moe, |m, v| m.n_cpu_moe = *v);
+        mps = expand(mps, &self.split_mode, |m, v| m.split_mode = *v);
+        mps = expand(mps, &self.load_mode, |m, v| m.load_mode = *v);
+        mps = expand(mps, &self.lazy_mode, |m, v| m.lazy_mode = *v);
+        mps = expand(mps, &self.main_gpu, |m, v| m.main_gpu = *v);
+        mps = expand(mps, &self.devices, |m, v| m.devices = v.clone());
+        mps = expand(mps, &self.tensor_split, |m, v| m.tensor_split = v.clone());
+        mps = expand(mps, &self.tensor_buft_overrides, |m, v| m.tensor_buft_overrides = v.clone());
+        mps = expand(mps, &self.no_host, |m, v| m.no_host = *v);
+        expand(mps, &self.repack, |m, v| m.repack = *v)
     }
 
     /// The grid points, in llama-bench's order: model-level parameters outermost (so a loaded
@@ -243,75 +315,45 @@ impl Grid {
             tests.extend(self.n_gen.iter().filter(|&&g| g > 0).map(|&g| Test::tg(g).at_depth(d)));
             tests.extend(self.n_pg.iter().filter(|(p, g)| p + g > 0).map(|&(p, g)| Test::pg(p, g).at_depth(d)));
         }
-        let mut out = Vec::new();
-        for model in &self.models {
-            for &n_gpu_layers in &self.n_gpu_layers {
-                for &split_mode in &self.split_mode {
-                    for &main_gpu in &self.main_gpu {
-                        for devices in &self.devices {
-                            for tensor_split in &self.tensor_split {
-                                for &use_mmap in &self.use_mmap {
-                                    let model_params = ModelParams {
-                                        n_gpu_layers,
-                                        split_mode,
-                                        main_gpu,
-                                        tensor_split: tensor_split.clone(),
-                                        devices: devices.clone(),
-                                        use_mmap,
-                                        use_mlock: false,
-                                    };
-                                    for &embeddings in &self.embeddings {
-                                        for &n_batch in &self.n_batch {
-                                            for &n_ubatch in &self.n_ubatch {
-                                                for &type_k in &self.type_k {
-                                                    for &type_v in &self.type_v {
-                                                        for &no_kv_offload in &self.no_kv_offload {
-                                                            for &flash_attn in &self.flash_attn {
-                                                                for &n_threads in &self.n_threads {
-                                                                    for mask in &masks {
-                                                                        for &cpu_strict in &self.cpu_strict {
-                                                                            for &poll in &self.poll {
-                                                                                for &test in &tests {
-                                                                                    out.push(Point {
-                                                                                        model: model.clone(),
-                                                                                        model_params: model_params.clone(),
-                                                                                        n_batch,
-                                                                                        n_ubatch,
-                                                                                        type_k,
-                                                                                        type_v,
-                                                                                        flash_attn,
-                                                                                        no_kv_offload,
-                                                                                        embeddings,
-                                                                                        n_threads,
-                                                                                        cpu_mask: mask.clone(),
-                                                                                        cpu_strict,
-                                                                                        poll,
-                                                                                        test,
-                                                                                    });
-                                                                                }
-                                                                            }
-                                                                        }
-                                                                    }
-                                                                }
-                                                            }
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let template = Point {
+            model: PathBuf::new(),
+            model_params: ModelParams::default(),
+            n_batch: 0,
+            n_ubatch: 0,
+            type_k: GgmlType::F16,
+            type_v: GgmlType::F16,
+            flash_attn: FlashAttn::Auto,
+            no_kv_offload: false,
+            embeddings: false,
+            no_op_offload: false,
+            n_threads: 0,
+            cpu_mask: None,
+            cpu_strict: false,
+            poll: 0,
+            test: Test::pp(0),
+        };
+        let mut out = expand(vec![template], &self.models, |p, v| p.model = v.clone());
+        out = expand(out, &self.model_params(), |p, v| p.model_params = v.clone());
+        out = expand(out, &self.embeddings, |p, v| p.embeddings = *v);
+        out = expand(out, &self.no_op_offload, |p, v| p.no_op_offload = *v);
+        out = expand(out, &self.n_batch, |p, v| p.n_batch = *v);
+        out = expand(out, &self.n_ubatch, |p, v| p.n_ubatch = *v);
+        out = expand(out, &self.type_k, |p, v| p.type_k = *v);
+        out = expand(out, &self.type_v, |p, v| p.type_v = *v);
+        out = expand(out, &self.no_kv_offload, |p, v| p.no_kv_offload = *v);
+        out = expand(out, &self.flash_attn, |p, v| p.flash_attn = *v);
+        out = expand(out, &self.n_threads, |p, v| p.n_threads = *v);
+        out = expand(out, &masks, |p, v| p.cpu_mask = v.clone());
+        out = expand(out, &self.cpu_strict, |p, v| p.cpu_strict = *v);
+        out = expand(out, &self.poll, |p, v| p.poll = *v);
+        out = expand(out, &tests, |p, v| p.test = *v);
         if out.is_empty() {
             return Err(ParamError::Empty(if self.models.is_empty() {
                 "no model given".into()
-            } else {
+            } else if tests.is_empty() {
                 "every test size is 0".into()
+            } else {
+                "a parameter has an empty list of values".into()
             }));
         }
         Ok(out)
@@ -440,7 +482,10 @@ mod tests {
         assert_eq!(pts[0].n_threads, 1);
         assert_eq!(pts[4].n_threads, 2);
         assert_eq!(Test::pp(512).at_depth(1024).name(), "pp512 @ d1024");
-        assert!(matches!(Grid { n_prompt: vec![0], n_gen: vec![0], ..Grid::new("m") }.points(), Err(ParamError::Empty(_))));
+        assert!(matches!(
+            Grid { n_prompt: vec![0], n_gen: vec![0], ..Grid::new("m") }.points(),
+            Err(ParamError::Empty(_))
+        ));
         assert!(Grid { cpu_mask: vec!["zz".into()], ..Grid::new("m") }.points().is_err());
     }
 }

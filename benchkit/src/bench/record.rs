@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a grid point ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Status {
@@ -11,6 +11,27 @@ pub enum Status {
     Ok,
     /// Failed; `error` says why. The sweep went on.
     Failed,
+    /// The worker process measuring it died (signal, abort, OOM kill); `crash` says how.
+    Crashed,
+    /// It ran past the per-trial timeout and its worker was killed; `crash` says where.
+    Timeout,
+}
+
+impl Status {
+    /// Measured, with results.
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
+    }
+
+    /// The name records carry: `ok`, `failed`, `crashed`, `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Crashed => "crashed",
+            Status::Timeout => "timeout",
+        }
+    }
 }
 
 /// One measured (or failed) test, with everything needed to reproduce and compare it.
@@ -56,7 +77,7 @@ pub struct BenchRecord {
     pub type_v: String,
     /// GPU layers.
     pub n_gpu_layers: i32,
-    /// MoE layers kept on CPU (always 0: benchkit does not set it).
+    /// Layers whose expert (MoE) tensors are kept on the CPU (`-ncmoe`).
     pub n_cpu_moe: i32,
     /// Split mode.
     pub split_mode: String,
@@ -66,27 +87,28 @@ pub struct BenchRecord {
     pub no_kv_offload: bool,
     /// Flash attention: -1 auto, 0 off, 1 on (llama-bench writes the number).
     pub flash_attn: i32,
-    /// Devices (`auto` = all).
+    /// Offload devices: `auto`, `none`, or names joined by `/`.
     pub devices: String,
     /// Tensor split, `0.00` style, `/` separated.
     pub tensor_split: String,
-    /// Tensor buffer-type overrides (`none`).
+    /// Tensor buffer-type overrides as given to `-ot`: `none`, or `pattern=buffer_type` items
+    /// joined by `;` (`-ncmoe`'s are not listed here).
     pub tensor_buft_overrides: String,
-    /// llama.cpp load mode (`auto`, `mmap`, `none`, ...).
+    /// llama.cpp load mode: `auto`, `none`, `mmap`, `mlock`, `mmap+mlock` or `dio`.
     pub load_mode: String,
-    /// Lazy tensor loading (`auto`).
+    /// Lazy tensor loading: `on`, `auto` or `off`.
     pub lazy_mode: String,
     /// Embeddings mode.
     pub embeddings: bool,
-    /// Host op offload disabled (llama-bench writes 0/1).
+    /// Host tensor ops kept on the host, `-nopo` (llama-bench types it as an integer, 0/1).
     pub no_op_offload: i32,
-    /// No host buffer.
+    /// Host buffer bypassed (`--no-host`).
     pub no_host: bool,
-    /// Weight repacking (extra buffer types).
+    /// Weight repacking into extra buffer types (`--repack`).
     pub repack: bool,
-    /// Fit target MiB (0: not used).
+    /// MiB the fit leaves free per device, `-fitt` (0: no fit).
     pub fit_target: i64,
-    /// Fit minimum context (0: not used).
+    /// Smallest context the fit may choose, `-fitc` (0: no fit).
     pub fit_min_ctx: i64,
     /// Prompt tokens.
     pub n_prompt: u32,
@@ -110,10 +132,13 @@ pub struct BenchRecord {
     pub samples_ts: Vec<f64>,
 
     // ---- benchkit's additions ----
-    /// `ok` or `failed`.
+    /// `ok`, `failed`, `crashed` or `timeout`.
     pub status: Status,
     /// Why the point failed.
     pub error: Option<String>,
+    /// How its worker process ended, for `crashed` and `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash: Option<crate::supervise::CrashReport>,
     /// Test name as llama-bench's table shows it: `pp512`, `tg128`, `pp512+tg128`, `... @ d512`.
     pub test: String,
     /// Repetitions requested.

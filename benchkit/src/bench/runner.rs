@@ -6,6 +6,7 @@ use crate::batch::Batch;
 use crate::context::{Context, ContextParams, FlashAttn};
 use crate::model::{Model, ModelParams};
 use crate::threadpool::{ThreadPool, ThreadPoolParams};
+use crate::supervise::Phase;
 use crate::{Backend, BuildInfo, SystemInfo};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,6 +36,9 @@ pub enum BenchError {
     /// Bad grid parameters.
     #[error(transparent)]
     Params(#[from] ParamError),
+    /// A sequence id the context does not have.
+    #[error(transparent)]
+    Seq(#[from] crate::SeqError),
 }
 
 /// Progress events while a sweep runs.
@@ -43,21 +47,36 @@ pub enum BenchError {
 pub enum Progress {
     /// Point `index` (0-based) of `total` starts.
     Start {
-        /// Index.
+        /// Index of the point in the sweep.
         index: usize,
-        /// Total points.
+        /// Points in the sweep.
         total: usize,
         /// Test name.
         test: String,
     },
-    /// Repetition `rep` of the current point finished.
+    /// Point `index` entered `phase` (load, warmup, a repetition), at `unix_ns` (wall clock of
+    /// the process that measures, ns since the Unix epoch).
+    Phase {
+        /// Index of the point.
+        index: usize,
+        /// The phase.
+        phase: Phase,
+        /// When.
+        unix_ns: u64,
+    },
+    /// Repetition `rep` of point `index` finished.
     Repetition {
-        /// Index.
+        /// Index of the point.
         index: usize,
         /// 1-based repetition.
         rep: u32,
-        /// Of.
+        /// Repetitions per point.
         of: u32,
+    },
+    /// A supervised sweep started a worker process (before any of its points starts).
+    Worker {
+        /// The worker's process id.
+        pid: u32,
     },
 }
 
@@ -67,6 +86,9 @@ pub enum Progress {
 pub struct Sweep<'a> {
     backend: Backend,
     points: Vec<Point>,
+    /// Each point's index in the whole sweep (a supervised sweep runs slices of it).
+    indices: Vec<usize>,
+    total: usize,
     next: usize,
     settings: RunSettings,
     model: Option<(PathBuf, ModelParams, Model)>,
@@ -87,9 +109,12 @@ impl<'a> Sweep<'a> {
 
     /// A sweep over explicit points.
     pub fn from_points(backend: &Backend, points: Vec<Point>, settings: RunSettings) -> Self {
+        let n = points.len();
         Sweep {
             backend: *backend,
             points,
+            indices: (0..n).collect(),
+            total: n,
             next: 0,
             settings,
             model: None,
@@ -98,6 +123,15 @@ impl<'a> Sweep<'a> {
             progress: None,
             depth_cache: None,
         }
+    }
+
+    /// Numbers the points as `indices` of a sweep of `total` points: what a worker does with
+    /// its slice, so that seeds and progress match the whole sweep's.
+    pub(crate) fn numbered(mut self, indices: Vec<usize>, total: usize) -> Self {
+        assert_eq!(indices.len(), self.points.len());
+        self.indices = indices;
+        self.total = total;
+        self
     }
 
     /// Calls `f` on progress events.
@@ -123,9 +157,14 @@ impl<'a> Sweep<'a> {
         }
     }
 
-    fn model_for(&mut self, point: &Point) -> Result<(), BenchError> {
+    fn phase(&mut self, index: usize, phase: Phase) {
+        self.emit(Progress::Phase { index, phase, unix_ns: crate::supervise::unix_ns_now() });
+    }
+
+    fn model_for(&mut self, index: usize, point: &Point) -> Result<(), BenchError> {
         let reuse = matches!(&self.model, Some((p, mp, _)) if *p == point.model && *mp == point.model_params);
         if !reuse {
+            self.phase(index, Phase::Load);
             self.model = None; // free the previous model first (memory)
             self.depth_cache = None;
             let m = Model::load(&self.backend, &point.model, &point.model_params)?;
@@ -135,7 +174,7 @@ impl<'a> Sweep<'a> {
     }
 
     fn run_point(&mut self, index: usize, point: &Point, record: &mut BenchRecord) -> Result<(), BenchError> {
-        self.model_for(point)?;
+        self.model_for(index, point)?;
         // Take the model out while measuring so progress callbacks can borrow `self`.
         let entry = self.model.take().expect("model loaded above");
         let result = self.measure(index, point, &entry.2, record);
@@ -158,8 +197,10 @@ impl<'a> Sweep<'a> {
             type_v: point.type_v,
             no_kv_offload: point.no_kv_offload,
             embeddings: point.embeddings,
+            op_offload: !point.no_op_offload,
             ..ContextParams::default()
         };
+        self.phase(index, Phase::Context);
         let mut ctx = Context::new(model, &params)?;
         ctx.memory_clear(false);
         if settings.delay_secs > 0 {
@@ -176,6 +217,7 @@ impl<'a> Sweep<'a> {
         let mut batch = Batch::new(point.n_batch.max(1) as usize, 1)?;
         let t = point.test;
         if !settings.no_warmup {
+            self.phase(index, Phase::Warmup);
             if t.n_prompt > 0 {
                 run_prompt(&mut ctx, &mut batch, t.n_prompt, point.n_batch, &mut rng)?;
             }
@@ -185,15 +227,16 @@ impl<'a> Sweep<'a> {
         }
         let mut samples_ns = Vec::with_capacity(settings.repetitions as usize);
         for rep in 0..settings.repetitions {
+            self.phase(index, Phase::Repetition { rep: rep + 1, of: settings.repetitions });
             ctx.memory_clear(false);
             if t.n_depth > 0 {
                 let cached = match &self.depth_cache {
-                    Some((d, state)) if *d == t.n_depth => ctx.set_seq_state(state, 0),
+                    Some((d, state)) if *d == t.n_depth => ctx.set_seq_state(state, 0)?,
                     _ => false,
                 };
                 if !cached {
                     run_prompt(&mut ctx, &mut batch, t.n_depth, point.n_batch, &mut rng)?;
-                    self.depth_cache = Some((t.n_depth, ctx.seq_state(0)));
+                    self.depth_cache = Some((t.n_depth, ctx.seq_state(0)?));
                 }
             }
             let start = Instant::now();
@@ -212,6 +255,12 @@ impl<'a> Sweep<'a> {
     }
 
     fn base_record(&self, point: &Point) -> BenchRecord {
+        new_record(point, &self.settings, &self.build, &self.system)
+    }
+}
+
+/// The record of `point` before measurement: parameters filled, no results.
+pub(crate) fn new_record(point: &Point, settings: &RunSettings, build: &BuildInfo, system: &SystemInfo) -> BenchRecord {
         let mp = &point.model_params;
         let fa = match point.flash_attn {
             FlashAttn::Auto => -1,
@@ -225,11 +274,11 @@ impl<'a> Sweep<'a> {
             mp.tensor_split[..=max_nz].iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join("/")
         };
         BenchRecord {
-            build_commit: self.build.build_commit.clone(),
-            build_number: self.build.build_number,
-            cpu_info: self.system.cpu_info.clone(),
-            gpu_info: self.system.gpu_info.clone(),
-            backends: self.build.backends_csv(),
+            build_commit: build.build_commit.clone(),
+            build_number: build.build_number,
+            cpu_info: system.cpu_info.clone(),
+            gpu_info: system.gpu_info.clone(),
+            backends: build.backends_csv(),
             model_filename: point.model.display().to_string(),
             model_type: String::new(),
             model_size: 0,
@@ -243,27 +292,22 @@ impl<'a> Sweep<'a> {
             type_k: point.type_k.name().to_string(),
             type_v: point.type_v.name().to_string(),
             n_gpu_layers: mp.n_gpu_layers,
-            n_cpu_moe: 0,
+            n_cpu_moe: i32::try_from(mp.n_cpu_moe).unwrap_or(i32::MAX),
             split_mode: mp.split_mode.name().to_string(),
             main_gpu: mp.main_gpu,
             no_kv_offload: point.no_kv_offload,
             flash_attn: fa,
-            devices: if mp.devices.is_empty() { "auto".into() } else { mp.devices.join("/") },
+            devices: mp.devices.to_string(),
             tensor_split,
-            tensor_buft_overrides: "none".into(),
-            load_mode: match mp.use_mmap {
-                None => "auto",
-                Some(true) => "mmap",
-                Some(false) => "none",
-            }
-            .into(),
-            lazy_mode: "auto".into(),
+            tensor_buft_overrides: crate::model::TensorBuftOverride::list_name(&mp.tensor_buft_overrides),
+            load_mode: mp.load_mode.name().into(),
+            lazy_mode: mp.lazy_mode.name().into(),
             embeddings: point.embeddings,
-            no_op_offload: 0,
-            no_host: false,
-            repack: true,
-            fit_target: 0,
-            fit_min_ctx: 0,
+            no_op_offload: i32::from(point.no_op_offload),
+            no_host: mp.no_host,
+            repack: mp.repack,
+            fit_target: i64::try_from(mp.fit_target_mib).unwrap_or(i64::MAX),
+            fit_min_ctx: i64::from(mp.fit_min_ctx),
             n_prompt: point.test.n_prompt,
             n_gen: point.test.n_gen,
             n_depth: point.test.n_depth,
@@ -276,32 +320,35 @@ impl<'a> Sweep<'a> {
             samples_ts: Vec::new(),
             status: Status::Ok,
             error: None,
+            crash: None,
             test: point.test.name(),
-            repetitions: self.settings.repetitions,
-            warmup: !self.settings.no_warmup,
-            prio: self.settings.priority.level(),
+            repetitions: settings.repetitions,
+            warmup: !settings.no_warmup,
+            prio: settings.priority.level(),
             n_ctx: point.n_ctx(),
-            seed: self.settings.seed,
+            seed: settings.seed,
             model_file_bytes: 0,
             model_arch: String::new(),
-            build: self.build.clone(),
-            system: self.system.clone(),
+            build: build.clone(),
+            system: system.clone(),
             benchkit_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
-}
 
 impl Iterator for Sweep<'_> {
     type Item = BenchRecord;
 
     fn next(&mut self) -> Option<BenchRecord> {
-        let index = self.next;
-        let point = self.points.get(index)?.clone();
+        let point = self.points.get(self.next)?.clone();
+        let index = self.indices[self.next];
         self.next += 1;
-        let total = self.points.len();
+        let total = self.total;
         self.emit(Progress::Start { index, total, test: point.test.name() });
+        self.phase(index, Phase::Start);
         let mut record = self.base_record(&point);
-        if let Err(e) = self.run_point(index, &point, &mut record) {
+        let result = self.run_point(index, &point, &mut record);
+        self.phase(index, Phase::Finished);
+        if let Err(e) = result {
             tracing::warn!(test = %record.test, model = %record.model_filename, error = %e, "grid point failed");
             record.status = Status::Failed;
             record.error = Some(e.to_string());
@@ -354,6 +401,8 @@ fn stddev(v: &[f64]) -> f64 {
 }
 
 /// Random prompt tokens in `n_batch` chunks; BOS first when the vocab adds one (llama-bench).
+// Never inlined: scripts/fidelity_callgrind.py restricts callgrind to this function.
+#[inline(never)]
 pub(crate) fn run_prompt(
     ctx: &mut Context<'_>,
     batch: &mut Batch,
@@ -384,6 +433,8 @@ pub(crate) fn run_prompt(
 }
 
 /// `n_gen` single-token decodes, synchronised after each (llama-bench).
+// Never inlined: scripts/fidelity_callgrind.py restricts callgrind to this function.
+#[inline(never)]
 pub(crate) fn run_gen(ctx: &mut Context<'_>, batch: &mut Batch, n_gen: u32, rng: &mut ChaCha8Rng) -> Result<(), BenchError> {
     let model = ctx.model();
     let n_vocab = model.info().n_vocab as i32;
@@ -401,5 +452,6 @@ pub(crate) fn run_gen(ctx: &mut Context<'_>, batch: &mut Batch, n_gen: u32, rng:
 }
 
 fn ctx_pos(ctx: &Context<'_>) -> i32 {
-    ctx.seq_pos_max(0) + 1
+    // Sequence 0 exists in every context.
+    ctx.seq_pos_max(0).map_or(0, |p| p + 1)
 }

@@ -167,6 +167,7 @@ impl Iterator for SupervisedSweep<'_> {
                     }
                     self.emit(Progress::Phase { index, phase, unix_ns });
                 }
+                Event::Progress { .. } => {}
                 Event::Output { index, value } => {
                     self.next = index + 1;
                     return Some(match serde_json::from_value::<BenchRecord>(value) {
@@ -216,6 +217,7 @@ impl Iterator for SupervisedSweep<'_> {
 /// and record.
 pub(crate) fn run_job(points: Vec<(usize, Point)>, total: usize, settings: RunSettings, emit: &Emitter) -> Result<(), String> {
     let backend = Backend::init().map_err(|e| e.to_string())?;
+    backend.init_numa(settings.numa);
     let (indices, points): (Vec<usize>, Vec<Point>) = points.into_iter().unzip();
     let sweep = Sweep::from_points(&backend, points, settings).numbered(indices.clone(), total).on_progress(|p| {
         if let Progress::Phase { index, phase, unix_ns } = p {

@@ -34,7 +34,7 @@ pub fn scored_per_chunk(n_ctx: u32) -> usize {
 }
 
 /// The header and tokens of a base file.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KlBaseHeader {
     /// The file.
     pub path: PathBuf,
@@ -47,7 +47,7 @@ pub struct KlBaseHeader {
     /// Size of the whole file in bytes.
     pub file_bytes: u64,
     /// The evaluated tokens (`n_chunk * n_ctx`).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub tokens: Vec<i32>,
 }
 

@@ -31,11 +31,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod job;
 mod klfile;
 mod score;
 mod stats;
 mod text;
 
+pub(crate) use job::run_job;
+pub use job::{PerplexityJob, PerplexityOutput, PerplexityProgress, PerplexityTask, SupervisedPerplexityError};
 pub use klfile::{record_len, scored_per_chunk, KlBaseHeader, MAGIC};
 pub use stats::{Distribution, Estimate, KlRunning, PplComparison};
 pub use text::{Text, TextInfo};
@@ -56,6 +59,9 @@ use stats::KlSums;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PerplexityError {
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] crate::ModelError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -383,7 +389,7 @@ pub struct PerplexityResult {
 }
 
 /// Result of [`kl_divergence`]: llama-perplexity's final statistics.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KlDivergenceResult {
     /// The base file.
     pub base: KlBaseHeader,

@@ -65,6 +65,14 @@ pub enum InprocError {
     /// The engine thread stopped before it was ready.
     #[error("the in-process engine thread stopped during start-up")]
     EngineGone,
+    /// A step decodes one token for every active slot, so `n_batch` must hold them all.
+    #[error("n_batch {n_batch} is smaller than n_seq_max {n_seq_max}: one engine step decodes a token for every slot")]
+    BatchSmallerThanSlots {
+        /// The context's n_batch.
+        n_batch: u32,
+        /// The number of slots.
+        n_seq_max: u32,
+    },
 }
 
 struct Job {
@@ -85,8 +93,13 @@ impl InprocTarget {
     /// Loads the model and starts the engine thread.
     ///
     /// # Errors
-    /// [`InprocError`] if the model or context cannot be created.
+    /// [`InprocError`] if the model or context cannot be created, or `n_batch` cannot hold a
+    /// token for every slot.
     pub fn start(backend: &Backend, config: InprocConfig) -> Result<Self, InprocError> {
+        let (n_batch, n_seq_max) = (config.context.n_batch, config.context.n_seq_max);
+        if n_batch < n_seq_max {
+            return Err(InprocError::BatchSmallerThanSlots { n_batch, n_seq_max });
+        }
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<String, InprocError>>();
         let backend = *backend;
@@ -246,7 +259,8 @@ impl<'m> Engine<'m> {
             return;
         }
         let seq = self.slots.iter().position(Option::is_none).expect("admit only with a free slot");
-        self.ctx.memory_seq_rm(seq as i32, -1, -1);
+        // Slot indices are below n_seq_max, so the id is always valid.
+        let _ = self.ctx.memory_seq_rm(seq as i32, -1, -1);
         let mut record = failed(&job.request, job.sent_ns, Failure::Other { detail: String::new() });
         record.failure = None;
         record.input_tokens = prompt.len() as u32;
@@ -291,6 +305,8 @@ impl<'m> Engine<'m> {
                 if a.prefilled == a.prompt.len() {
                     let pos = (a.prompt.len() as u32 + a.generated - 1) as i32;
                     outputs.push((i, self.batch.len()));
+                    // Cannot fail: at most n_seq_max tokens here, and start() checked that
+                    // n_batch holds them.
                     let _ = self.batch.add(a.next, pos, &[a.seq], true);
                 }
             }
@@ -351,7 +367,8 @@ impl<'m> Engine<'m> {
     }
 
     fn finish(&mut self, mut a: Active, failure: Option<Failure>) {
-        self.ctx.memory_seq_rm(a.seq, -1, -1);
+        // Slot indices are below n_seq_max, so the id is always valid.
+        let _ = self.ctx.memory_seq_rm(a.seq, -1, -1);
         a.record.end_ns = Engine::now(&a.job);
         a.record.output_tokens = a.generated;
         a.record.failure = failure;

@@ -28,11 +28,13 @@
 //! ```
 
 mod protocol;
+mod single;
 mod trial;
 mod worker;
 
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
+pub use single::{run_single, TrialError};
 pub use trial::{CrashReport, Ending, Event, Trial, TrialOptions, WorkerCommand};
 pub(crate) use worker::Emitter;
 pub use worker::worker_entry;

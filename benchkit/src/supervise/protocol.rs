@@ -11,6 +11,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[serde(tag = "job", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Job {
+    /// A perplexity, KL-base or KL-divergence run.
+    Perplexity(crate::perplexity::PerplexityJob),
     /// Bench grid points, measured in order in one process (models reused as llama-bench does).
     Bench {
         /// `(index in the whole sweep, point)`: the index seeds the point's random tokens, so a
@@ -32,6 +34,8 @@ pub enum Phase {
     Start,
     /// Loading the model.
     Load,
+    /// Creating the context (KV cache, compute graph reservation) and its threadpool.
+    Context,
     /// The warmup run.
     Warmup,
     /// Timed repetition `rep` (1-based) of `of` begins.
@@ -73,6 +77,13 @@ pub enum WorkerMsg {
         phase: Phase,
         /// Wall-clock time, nanoseconds since the Unix epoch.
         unix_ns: u64,
+    },
+    /// Trial `index` made progress that the caller shows (a perplexity chunk's running value).
+    Progress {
+        /// Trial index.
+        index: usize,
+        /// The typed progress value, as JSON.
+        value: serde_json::Value,
     },
     /// Trial `index` produced its output (a bench record, a perplexity result).
     Output {

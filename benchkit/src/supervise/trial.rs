@@ -161,6 +161,7 @@ fn phase_name(p: Phase) -> String {
     match p {
         Phase::Start => "start".into(),
         Phase::Load => "model load".into(),
+        Phase::Context => "context creation".into(),
         Phase::Warmup => "warmup".into(),
         Phase::Repetition { rep, of } => format!("repetition {rep}/{of}"),
         Phase::Chunk { chunk, of } => format!("chunk {chunk}/{of}"),
@@ -180,6 +181,13 @@ pub enum Event {
         phase: Phase,
         /// When, ns since the Unix epoch.
         unix_ns: u64,
+    },
+    /// Trial `index` made progress.
+    Progress {
+        /// Trial index.
+        index: usize,
+        /// As JSON.
+        value: serde_json::Value,
     },
     /// Trial `index` produced its output.
     Output {
@@ -362,6 +370,7 @@ impl Trial {
                     }
                     return Event::Phase { index, phase, unix_ns };
                 }
+                Ok(Line::Msg(WorkerMsg::Progress { index, value })) => return Event::Progress { index, value },
                 Ok(Line::Msg(WorkerMsg::Output { index, value })) => {
                     if self.current.is_some_and(|(i, ..)| i == index) {
                         self.current = None;

@@ -41,6 +41,11 @@ impl Emitter {
         self.send(&WorkerMsg::Phase { index, phase, unix_ns: unix_ns_now() });
     }
 
+    pub(crate) fn progress(&self, index: usize, value: &impl serde::Serialize) {
+        let value = serde_json::to_value(value).expect("worker progress serialises");
+        self.send(&WorkerMsg::Progress { index, value });
+    }
+
     pub(crate) fn output(&self, index: usize, value: &impl serde::Serialize) {
         let value = serde_json::to_value(value).expect("worker outputs serialise");
         self.send(&WorkerMsg::Output { index, value });
@@ -107,6 +112,7 @@ fn run() -> i32 {
     };
     let result = match job {
         Job::Bench { points, total, settings } => crate::bench::run_job(points, total, settings, emit),
+        Job::Perplexity(job) => crate::perplexity::run_job(&job, emit),
     };
     if let Err(message) = result {
         emit.send(&WorkerMsg::Error { message });

@@ -1,0 +1,65 @@
+//! One supervised trial with one typed output: a perplexity run, an in-process replay.
+
+use super::protocol::Job;
+use super::trial::{CrashReport, Ending, Event, Trial, TrialOptions};
+use super::SuperviseError;
+
+/// Why a single supervised trial produced no output.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrialError {
+    /// The worker could not be run at all.
+    #[error(transparent)]
+    Supervise(#[from] SuperviseError),
+    /// The worker died (signal, abort, OOM kill).
+    #[error("{}", .0.describe())]
+    Crashed(CrashReport),
+    /// It ran past the timeout and was killed.
+    #[error("{}", .0.describe())]
+    TimedOut(CrashReport),
+    /// The work itself failed with a typed error in the worker (a missing file, a bad
+    /// parameter); its message.
+    #[error("{0}")]
+    Failed(String),
+    /// The worker's output did not parse as the expected type.
+    #[error("unreadable output from the worker: {0}")]
+    Output(serde_json::Error),
+}
+
+impl TrialError {
+    /// The crash report, for `Crashed` and `TimedOut`.
+    pub fn crash(&self) -> Option<&CrashReport> {
+        match self {
+            TrialError::Crashed(r) | TrialError::TimedOut(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `job` (one trial, index 0) in a worker and returns its output; `on_event` sees every
+/// phase and progress event as it arrives.
+///
+/// # Errors
+/// [`TrialError`]: the worker could not start, crashed, timed out, or reported the job's error.
+pub fn run_single<T: serde::de::DeserializeOwned>(
+    job: &Job,
+    opts: &TrialOptions,
+    mut on_event: impl FnMut(&Event),
+) -> Result<T, TrialError> {
+    let mut trial = Trial::spawn(job, opts)?;
+    let mut output = None;
+    loop {
+        match trial.next_event() {
+            Event::Output { value, .. } => output = Some(value),
+            Event::End(Ending::Done) => break,
+            Event::End(Ending::TimedOut { report, .. }) => return Err(TrialError::TimedOut(report)),
+            Event::End(Ending::Crashed { error: Some(e), report, .. }) if report.signal.is_none() => {
+                return Err(TrialError::Failed(e))
+            }
+            Event::End(Ending::Crashed { report, .. }) => return Err(TrialError::Crashed(report)),
+            event => on_event(&event),
+        }
+    }
+    let value = output.ok_or_else(|| TrialError::Failed("the worker finished without an output".into()))?;
+    serde_json::from_value(value).map_err(TrialError::Output)
+}
