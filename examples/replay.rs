@@ -152,7 +152,7 @@ async fn run() -> anyhow::Result<()> {
     let tokenizer_model = Arc::new(Model::load(&backend, &model_path, &ModelParams::default().use_mmap(true))?);
     let count = {
         let m = tokenizer_model.clone();
-        move |t: &str| m.tokenize(t, false).len()
+        move |t: &str| m.tokenize(t, false).map_or(0, |t| t.len())
     };
 
     // Workload.

@@ -244,7 +244,7 @@ fn kl_base_round_trip_and_quantized_model() {
     assert_eq!((h.n_ctx, h.n_vocab, h.n_chunk), (64, 512, 6));
     assert_eq!(h.file_bytes, h.expected_bytes());
     assert_eq!(h.file_bytes, 8 + 12 + 4 * 6 * 64 + 6 * 31 * (512 + 4) * 2);
-    let tokens = f16.tokenize(text.as_str(), true);
+    let tokens = f16.tokenize(text.as_str(), true).unwrap();
     assert_eq!(h.tokens, tokens[..6 * 64]);
 
     // The base model against its own file: no divergence.
@@ -382,7 +382,7 @@ fn context_matches_llama_perplexity() {
 fn too_short_text_names_its_token_counts() {
     let f16 = load(&tiny(None));
     let text = Text::from_string("short", "The old bridge was quietly repaired by Ada.").unwrap();
-    let n = f16.tokenize(text.as_str(), true).len();
+    let n = f16.tokenize(text.as_str(), true).unwrap().len();
     let params = PerplexityParams { n_ctx: 64, n_batch: 64, n_threads: 2, ..Default::default() };
     match perplexity::perplexity(&f16, &text, &params, |_| {}) {
         Err(e @ PerplexityError::TooFewTokens { n_tokens, needed: 128, n_ctx: 64 }) => {

@@ -8,7 +8,7 @@ fn model() -> Model {
 }
 
 fn prompt_batch(model: &Model, text: &str) -> Batch {
-    let tokens = model.tokenize(text, true);
+    let tokens = model.tokenize(text, true).unwrap();
     let mut b = Batch::new(tokens.len(), 1).unwrap();
     let n = tokens.len();
     for (i, t) in tokens.into_iter().enumerate() {
@@ -116,4 +116,14 @@ fn build_and_system_info_describe_the_run() {
     // serializable for result records
     let json = serde_json::to_string(&(build, sys)).unwrap();
     assert!(json.contains("llama_system_info"));
+}
+
+#[test]
+fn text_past_i32_max_bytes_is_a_typed_error() {
+    // llama.cpp's length parameter is an int32_t: a cast used to wrap for texts past 2 GiB.
+    let m = model();
+    let text = "a".repeat(i32::MAX as usize + 1);
+    let err = m.tokenize(&text, true).unwrap_err();
+    assert_eq!(err, benchkit::TokenizeError::TooLong { bytes: i32::MAX as usize + 1, max: i32::MAX as usize });
+    assert_eq!(m.tokenize("Hello", true).unwrap().len(), 2, "BOS + Hello");
 }

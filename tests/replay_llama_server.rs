@@ -71,7 +71,7 @@ async fn totals_match_llama_server_counters() {
     let load = load_sharegpt(&sharegpt_default_path().unwrap()).unwrap();
     let counter = {
         let m = model.clone();
-        move |t: &str| m.tokenize(t, false).len()
+        move |t: &str| m.tokenize(t, false).unwrap().len()
     };
     let cfg = SampleConfig { fixed_output_len: Some(16), max_prompt_len: 256, ..SampleConfig::new(12, 7) };
     let mut requests = load.sample(&counter, &cfg).unwrap().requests;

@@ -9,7 +9,7 @@ fn tiny_spec() -> SynthSpec {
 }
 
 fn decode_text(model: &Model) -> Vec<f32> {
-    let tokens = model.tokenize("hello world, this is a test", true);
+    let tokens = model.tokenize("hello world, this is a test", true).unwrap();
     assert!(tokens.len() > 2);
     // Ordinary text becomes ordinary pieces, not byte fallbacks.
     assert!(tokens[1..].iter().all(|&t| t >= 259), "{tokens:?}");

@@ -38,7 +38,7 @@ pub use batch::{Batch, BatchError};
 pub use build_info::BuildInfo;
 pub use context::{Context, ContextError, ContextParams, DecodeError, FlashAttn, PerfCounters, SeqError};
 pub use devices::{Device, DeviceType};
-pub use model::{
+pub use model::{TokenizeError, 
     DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,
 };
 pub use system::SystemInfo;

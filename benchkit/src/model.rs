@@ -15,6 +15,20 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
+/// Errors tokenizing text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenizeError {
+    /// llama.cpp takes the text's length as an `int32_t`.
+    #[error("text of {bytes} bytes is too long to tokenize at once (llama.cpp takes at most {max} bytes)")]
+    TooLong {
+        /// The text's length.
+        bytes: usize,
+        /// The most llama.cpp accepts.
+        max: usize,
+    },
+}
+
 /// Errors loading a model.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -320,15 +334,23 @@ impl Model {
     }
 
     /// Tokenizes `text` (with BOS if `add_special` and the vocab adds one).
-    pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<crate::Token> {
-        let mut out = vec![0i32; text.len() + 2];
+    ///
+    /// # Errors
+    /// [`TokenizeError::TooLong`] past `i32::MAX` bytes, which llama.cpp's `int32_t` length
+    /// cannot express (a cast would wrap and hand it a negative or short length).
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<crate::Token>, TokenizeError> {
+        let max = i32::MAX as usize;
+        let len = i32::try_from(text.len()).map_err(|_| TokenizeError::TooLong { bytes: text.len(), max })?;
+        // At most one token per byte plus BOS/EOS; capped where the count itself would not fit.
+        let mut out = vec![0i32; (text.len() + 2).min(max)];
         loop {
-            // SAFETY: text pointer/len describe a valid byte slice; out has out.len() slots.
+            // SAFETY: text pointer/len describe a valid byte slice (len checked to fit i32); out
+            // has out.len() <= i32::MAX slots.
             let n = unsafe {
                 sys::llama_tokenize(
                     self.vocab(),
                     text.as_ptr().cast(),
-                    text.len() as i32,
+                    len,
                     out.as_mut_ptr(),
                     out.len() as i32,
                     add_special,
@@ -337,9 +359,9 @@ impl Model {
             };
             if n >= 0 {
                 out.truncate(n as usize);
-                return out;
+                return Ok(out);
             }
-            out.resize((-n) as usize, 0);
+            out.resize(n.unsigned_abs() as usize, 0);
         }
     }
 

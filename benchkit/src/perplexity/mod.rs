@@ -62,6 +62,9 @@ pub enum PerplexityError {
     /// The model could not be loaded.
     #[error(transparent)]
     Model(#[from] crate::ModelError),
+    /// The text could not be tokenized.
+    #[error(transparent)]
+    Tokenize(#[from] crate::TokenizeError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -837,7 +840,7 @@ fn run_ppl(
         return Err(PerplexityError::VocabAddsEos);
     }
     let t0 = Instant::now();
-    let tokens = model.tokenize(text.as_str(), true);
+    let tokens = model.tokenize(text.as_str(), true)?;
     let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
     let n_ctx = layout.n_ctx as usize;
     if tokens.len() < 2 * n_ctx {

@@ -236,7 +236,15 @@ impl<'m> Engine<'m> {
                 } else {
                     job.request.messages.iter().map(|m| format!("{}: {}\n", m.role, m.content)).collect()
                 };
-                model.tokenize(&text, true)
+                match model.tokenize(&text, true) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let mut rec = failed(&job.request, job.sent_ns, Failure::Other { detail: e.to_string() });
+                        rec.end_ns = Self::now(&job);
+                        let _ = job.reply.send(rec);
+                        return;
+                    }
+                }
             }
         };
         let n_vocab = model.info().n_vocab as i32;
