@@ -15,7 +15,8 @@ use benchkit::replay::workload::{
     load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, Limit, SampleConfig,
     SyntheticConfig,
 };
-use benchkit::replay::{drive, DriveOptions, Target};
+use benchkit::replay::{drive, replay_inproc_supervised, DriveOptions, RequestRecord, Target};
+use benchkit::supervise::TrialOptions;
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::metrics::{Aggregator, RecordWriter, SloConfig};
 use benchkit::{Backend, BuildInfo, Model, ModelParams, SystemInfo};
@@ -27,9 +28,16 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(about = "ShareGPT replay with serving metrics (benchkit)")]
 struct Args {
-    /// `inproc` (llama.cpp in this process) or `http` (OpenAI-compatible server).
+    /// `inproc` (llama.cpp in a supervised worker process) or `http` (OpenAI-compatible server).
     #[arg(long, default_value = "inproc")]
     target: String,
+    /// Run the inproc engine in this process instead of a supervised worker (where a llama.cpp
+    /// abort ends the run with a crash report, not this program).
+    #[arg(long)]
+    in_process: bool,
+    /// Kill a supervised inproc replay after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    trial_timeout: Option<f64>,
     /// Model file: the engine for inproc; the tokenizer for http prompt lengths and fallback counts.
     #[arg(short = 'm', long)]
     model_path: Option<PathBuf>,
@@ -134,6 +142,8 @@ fn parse_slo(s: &str) -> anyhow::Result<SloConfig> {
 }
 
 fn main() {
+    // The in-process target runs in a supervised worker: this program, re-executed.
+    benchkit::supervise::worker_entry();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -207,14 +217,15 @@ async fn run() -> anyhow::Result<()> {
     schedule(&mut requests, &arrival, a.seed, a.warmup, limit)?;
 
     // Target.
-    let target: Arc<dyn Target> = match a.target.as_str() {
-        "inproc" => {
-            let mut cfg = InprocConfig::new(&model_path, a.slots, a.ctx_per_slot);
-            if let Some(t) = a.threads {
-                cfg.context = cfg.context.threads(t);
-            }
-            Arc::new(InprocTarget::start(&backend, cfg)?)
-        }
+    let mut inproc = InprocConfig::new(&model_path, a.slots, a.ctx_per_slot);
+    if let Some(t) = a.threads {
+        inproc.context = inproc.context.threads(t);
+    }
+    let supervised = a.target == "inproc" && !a.in_process;
+    let target: Option<Arc<dyn Target>> = match a.target.as_str() {
+        // Supervised: the engine starts in the worker below.
+        "inproc" if supervised => None,
+        "inproc" => Some(Arc::new(InprocTarget::start(&backend, inproc.clone())?)),
         "http" => {
             let base_url = a.base_url.clone().ok_or_else(|| anyhow::anyhow!("--base-url is required for --target http"))?;
             let cfg = HttpTargetConfig {
@@ -226,7 +237,7 @@ async fn run() -> anyhow::Result<()> {
                 ..HttpTargetConfig::new(base_url, a.model.clone().unwrap_or_default())
             };
             let tok: Arc<dyn Fn(&str) -> usize + Send + Sync> = Arc::new(count.clone());
-            Arc::new(HttpTarget::new(cfg, Some(tok))?)
+            Some(Arc::new(HttpTarget::new(cfg, Some(tok))?))
         }
         other => anyhow::bail!("unknown --target {other:?}: inproc or http"),
     };
@@ -237,7 +248,8 @@ async fn run() -> anyhow::Result<()> {
     let total = requests.len();
     let (mut done, mut failed) = (0usize, 0usize);
     let started = Instant::now();
-    let stats = drive(target.clone(), requests, &DriveOptions { max_concurrency: a.max_concurrency, spin: Duration::from_micros(a.spin_us) }, |rec| {
+    let options = DriveOptions { max_concurrency: a.max_concurrency, spin: Duration::from_micros(a.spin_us) };
+    let on_record = |rec: RequestRecord| {
         done += 1;
         if !rec.ok() {
             failed += 1;
@@ -250,13 +262,21 @@ async fn run() -> anyhow::Result<()> {
         agg.record(&rec);
         let secs = started.elapsed().as_secs_f64();
         eprint!("\r{done}/{total} done, {failed} failed, {:.2} req/s   ", done as f64 / secs.max(1e-9));
-    })
-    .await;
+    };
+    let (stats, describe) = match target {
+        Some(target) => (drive(target.clone(), requests, &options, on_record).await, target.describe()),
+        None => {
+            let opts = TrialOptions { timeout: a.trial_timeout.map(Duration::from_secs_f64), ..TrialOptions::default() };
+            let stats =
+                tokio::task::block_in_place(|| replay_inproc_supervised(&inproc, requests, &options, &opts, on_record))?;
+            (stats, format!("inproc:{} (supervised worker)", tokenizer_model.info().description))
+        }
+    };
     eprintln!();
     let summary = agg.finish(stats.duration);
     let mut result = serde_json::to_value(&summary)?;
     let obj = result.as_object_mut().expect("summary is an object");
-    obj.insert("backend".into(), serde_json::json!(target.describe()));
+    obj.insert("backend".into(), serde_json::json!(describe));
     obj.insert("model_id".into(), serde_json::json!(a.model.clone().unwrap_or_else(|| model_path.display().to_string())));
     obj.insert("tokenizer_id".into(), serde_json::json!(model_path));
     obj.insert("num_prompts".into(), serde_json::json!(a.num_prompts));

@@ -58,6 +58,7 @@ def main():
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--build-only", action="store_true", help="build the variants and stop")
     args = ap.parse_args()
 
     patched = build("patched", "gcc", "g++", f"-include {FIX}")
@@ -67,6 +68,8 @@ def main():
         ("clang", build("clang", "clang", "clang++", ""), []),
         ("repack0", patched, ["--repack", "0"]),
     ]
+    if args.build_only:
+        return
     ratios = {name: [] for name, _, _ in variants}
     ts = {name: [] for name, _, _ in variants}
     for rnd in range(args.rounds):

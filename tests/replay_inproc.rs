@@ -123,3 +123,45 @@ async fn driver_keeps_schedule_concurrency_and_turn_order() {
         assert!(in_flight <= 2);
     }
 }
+
+fn worker() -> benchkit::supervise::TrialOptions {
+    use benchkit::supervise::{TrialOptions, WorkerCommand};
+    TrialOptions::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
+}
+
+#[test]
+fn a_supervised_replay_streams_every_record_and_survives_an_engine_abort() {
+    use benchkit::replay::{replay_inproc_supervised, DriveOptions};
+    use benchkit::supervise::TrialError;
+    let reqs: Vec<Request> = (0..5).map(|i| Request { scheduled_ns: i * 2_000_000, ..request(i, 10, 3) }).collect();
+    let mut records = Vec::new();
+    let stats = replay_inproc_supervised(
+        &InprocConfig::new(tiny_model(), 2, 64),
+        reqs,
+        &DriveOptions::default(),
+        &worker(),
+        |r| records.push(r),
+    )
+    .unwrap();
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r.ok() && r.output_tokens == 3), "{records:?}");
+    let mut ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    assert!(stats.duration.as_nanos() > 0);
+
+    // A KV cache type ggml cannot write makes llama.cpp abort while the engine starts: the
+    // caller gets the crash report, not the end of its process.
+    let mut config = InprocConfig::new(benchkit_suite::test_model(), 1, 64);
+    config.context.type_k = benchkit::gguf::GgmlType::IQ2_XXS;
+    config.context.flash_attn = benchkit::FlashAttn::On;
+    let err = replay_inproc_supervised(&config, vec![request(0, 8, 2)], &DriveOptions::default(), &worker(), |_| {})
+        .unwrap_err();
+    match &err {
+        TrialError::Crashed(r) => {
+            assert_eq!(r.signal.as_deref(), Some("SIGABRT"), "{r:?}");
+            assert!(r.abort_message.as_deref().unwrap_or("").contains("SET_ROWS"), "{r:?}");
+        }
+        other => panic!("expected a crash, got {other}"),
+    }
+}

@@ -5,8 +5,11 @@ mod driver;
 pub mod http;
 pub mod inproc;
 pub mod metrics;
+mod supervised;
 mod types;
 pub mod workload;
 
 pub use driver::{drive, drive_iter, DriveOptions, DriveStats};
+pub(crate) use supervised::run_job;
+pub use supervised::replay_inproc_supervised;
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

@@ -11,6 +11,16 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[serde(tag = "job", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Job {
+    /// An in-process replay: the engine, the requests (already scheduled) and the driver's
+    /// options.
+    Replay {
+        /// The in-process engine.
+        config: crate::replay::inproc::InprocConfig,
+        /// The requests, scheduled.
+        requests: Vec<crate::replay::Request>,
+        /// The driver's options.
+        options: crate::replay::DriveOptions,
+    },
     /// A perplexity, KL-base or KL-divergence run.
     Perplexity(crate::perplexity::PerplexityJob),
     /// Bench grid points, measured in order in one process (models reused as llama-bench does).

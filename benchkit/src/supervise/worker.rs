@@ -113,6 +113,7 @@ fn run() -> i32 {
     let result = match job {
         Job::Bench { points, total, settings } => crate::bench::run_job(points, total, settings, emit),
         Job::Perplexity(job) => crate::perplexity::run_job(&job, emit),
+        Job::Replay { config, requests, options } => crate::replay::run_job(config, requests, options, emit),
     };
     if let Err(message) = result {
         emit.send(&WorkerMsg::Error { message });

@@ -1,0 +1,53 @@
+//! An in-process replay (llama.cpp in the measuring process) run in a supervised worker: the
+//! engine's crash ends the run with a crash report, never the caller, and every request
+//! finished before it has reached the caller.
+
+use super::inproc::{InprocConfig, InprocTarget};
+use super::{drive, DriveOptions, DriveStats, Request, RequestRecord, Target};
+use crate::supervise::{run_single, Emitter, Event, Job, Phase, TrialError, TrialOptions};
+use crate::Backend;
+use std::sync::Arc;
+
+/// Replays `requests` against an [`InprocTarget`] built from `config`, in a worker process.
+/// `on_record` gets each request's record as the worker finishes it (aggregate them as with
+/// [`drive`]); the result is the driver's statistics.
+///
+/// # Errors
+/// [`TrialError`]: the worker could not start, crashed (records delivered so far stay
+/// delivered), ran past `opts.timeout` (the whole replay's limit), or the engine could not
+/// start (`Failed`, with [`InprocError`](super::inproc::InprocError)'s message).
+pub fn replay_inproc_supervised(
+    config: &InprocConfig,
+    requests: Vec<Request>,
+    options: &DriveOptions,
+    opts: &TrialOptions,
+    mut on_record: impl FnMut(RequestRecord),
+) -> Result<DriveStats, TrialError> {
+    let job = Job::Replay { config: config.clone(), requests, options: options.clone() };
+    run_single(&job, opts, |event| {
+        if let Event::Progress { value, .. } = event {
+            match serde_json::from_value::<RequestRecord>(value.clone()) {
+                Ok(r) => on_record(r),
+                Err(e) => tracing::warn!(error = %e, "unreadable request record from the replay worker"),
+            }
+        }
+    })
+}
+
+/// The worker side of [`Job::Replay`].
+pub(crate) fn run_job(config: InprocConfig, requests: Vec<Request>, options: DriveOptions, emit: &Emitter) -> Result<(), String> {
+    emit.phase(0, Phase::Start);
+    let backend = Backend::init().map_err(|e| e.to_string())?;
+    emit.phase(0, Phase::Load);
+    let target: Arc<dyn Target> = Arc::new(InprocTarget::start(&backend, config).map_err(|e| e.to_string())?);
+    // The driver's own threads, as the replay front end runs it (the engine has its own).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the replay runtime: {e}"))?;
+    let stats = rt.block_on(drive(target, requests, &options, |rec| emit.progress(0, &rec)));
+    emit.output(0, &stats);
+    emit.phase(0, Phase::Finished);
+    Ok(())
+}
