@@ -80,6 +80,9 @@ pub enum Progress {
     },
 }
 
+/// A progress callback.
+pub(crate) type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
+
 /// A running sweep over grid points: an iterator of records, one per point, produced as each
 /// point finishes. Loaded models are reused across consecutive points with the same model
 /// parameters, as llama-bench does.
@@ -94,7 +97,7 @@ pub struct Sweep<'a> {
     model: Option<(PathBuf, ModelParams, Model)>,
     build: BuildInfo,
     system: SystemInfo,
-    progress: Option<Box<dyn FnMut(&Progress) + 'a>>,
+    progress: Option<ProgressFn<'a>>,
     depth_cache: Option<(u32, Vec<u8>)>,
 }
 

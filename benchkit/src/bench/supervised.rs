@@ -2,7 +2,7 @@
 
 use super::params::{Grid, ParamError, Point, RunSettings};
 use super::record::{BenchRecord, Status};
-use super::runner::{new_record, Progress, Sweep};
+use super::runner::{new_record, Progress, ProgressFn, Sweep};
 use crate::supervise::{CrashReport, Emitter, Ending, Event, Job, Phase, Trial, TrialOptions, WorkerMsg};
 use crate::{Backend, BuildInfo, SystemInfo};
 use std::collections::VecDeque;
@@ -36,7 +36,7 @@ pub struct SupervisedSweep<'a> {
     /// The running worker and the end (exclusive) of its points.
     worker: Option<(Trial, usize)>,
     ready: VecDeque<BenchRecord>,
-    progress: Option<Box<dyn FnMut(&Progress) + 'a>>,
+    progress: Option<ProgressFn<'a>>,
     build: BuildInfo,
     system: SystemInfo,
 }

@@ -53,9 +53,9 @@ pub struct PerplexityJob {
 #[non_exhaustive]
 pub enum PerplexityOutput {
     /// Perplexity (also when a base file was saved).
-    Perplexity(PerplexityResult),
+    Perplexity(Box<PerplexityResult>),
     /// KL divergence.
-    KlDivergence(KlDivergenceResult),
+    KlDivergence(Box<KlDivergenceResult>),
 }
 
 /// A chunk's running values, as they are scored.
@@ -100,17 +100,17 @@ impl PerplexityJob {
         let mut on_chunk = |c: &ChunkResult| progress(&PerplexityProgress::Chunk(*c));
         Ok(match (&self.task, text) {
             (PerplexityTask::Perplexity { .. }, Some(text)) => {
-                PerplexityOutput::Perplexity(perplexity(&model, &text, &self.params, &mut on_chunk)?)
+                PerplexityOutput::Perplexity(Box::new(perplexity(&model, &text, &self.params, &mut on_chunk)?))
             }
             (PerplexityTask::SaveKlBase { base, .. }, Some(text)) => {
-                PerplexityOutput::Perplexity(save_kl_base(&model, &text, &self.params, base, &mut on_chunk)?)
+                PerplexityOutput::Perplexity(Box::new(save_kl_base(&model, &text, &self.params, base, &mut on_chunk)?))
             }
-            (PerplexityTask::KlDivergence { base }, _) => PerplexityOutput::KlDivergence(kl_divergence(
+            (PerplexityTask::KlDivergence { base }, _) => PerplexityOutput::KlDivergence(Box::new(kl_divergence(
                 &model,
                 base,
                 &self.params,
                 |c: &KlChunkResult| progress(&PerplexityProgress::KlChunk(*c)),
-            )?),
+            )?)),
             (_, None) => unreachable!("text tasks read their text above"),
         })
     }

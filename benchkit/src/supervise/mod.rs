@@ -27,6 +27,9 @@
 //! }
 //! ```
 
+// The module example is about `main` itself: where worker_entry() goes.
+#![allow(clippy::needless_doctest_main)]
+
 mod protocol;
 mod single;
 mod trial;

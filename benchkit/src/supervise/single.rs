@@ -13,10 +13,10 @@ pub enum TrialError {
     Supervise(#[from] SuperviseError),
     /// The worker died (signal, abort, OOM kill).
     #[error("{}", .0.describe())]
-    Crashed(CrashReport),
+    Crashed(Box<CrashReport>),
     /// It ran past the timeout and was killed.
     #[error("{}", .0.describe())]
-    TimedOut(CrashReport),
+    TimedOut(Box<CrashReport>),
     /// The work itself failed with a typed error in the worker (a missing file, a bad
     /// parameter); its message.
     #[error("{0}")]
@@ -52,11 +52,11 @@ pub fn run_single<T: serde::de::DeserializeOwned>(
         match trial.next_event() {
             Event::Output { value, .. } => output = Some(value),
             Event::End(Ending::Done) => break,
-            Event::End(Ending::TimedOut { report, .. }) => return Err(TrialError::TimedOut(report)),
+            Event::End(Ending::TimedOut { report, .. }) => return Err(TrialError::TimedOut(Box::new(report))),
             Event::End(Ending::Crashed { error: Some(e), report, .. }) if report.signal.is_none() => {
                 return Err(TrialError::Failed(e))
             }
-            Event::End(Ending::Crashed { report, .. }) => return Err(TrialError::Crashed(report)),
+            Event::End(Ending::Crashed { report, .. }) => return Err(TrialError::Crashed(Box::new(report))),
             event => on_event(&event),
         }
     }
