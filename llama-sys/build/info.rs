@@ -69,7 +69,10 @@ pub fn write_reference_args(built: &Built, out_dir: &Path) {
     for (k, v) in built.cache.iter().filter(|(k, _)| from_cache.contains(&k.as_str())) {
         writeln!(s, "-D{k}={v}").unwrap();
     }
-    for (k, v) in built.defines.iter().filter(|(k, _)| k.starts_with("GGML_") && k != "GGML_CCACHE") {
+    // Position-independent code changes what GCC inlines and clones in ggml (measured under
+    // callgrind: docs/fidelity.md), so the reference tools get it too.
+    let wanted = |k: &str| (k.starts_with("GGML_") && k != "GGML_CCACHE") || k == "CMAKE_POSITION_INDEPENDENT_CODE";
+    for (k, v) in built.defines.iter().filter(|(k, _)| wanted(k)) {
         writeln!(s, "-D{k}={v}").unwrap();
     }
     std::fs::write(out_dir.join("reference-cmake-args"), s).expect("llama-sys: cannot write reference-cmake-args");
