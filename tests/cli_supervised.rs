@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `cargo test --all-targets` builds the examples next to the workspace's binaries.
+/// The example binaries, next to the workspace's binaries: `cargo build --release --examples`
+/// (scripts/test.sh does it first; `cargo test --all-targets` builds examples only as harnesses).
 fn example(name: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_benchkit-worker"));
     let path = bin.parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} is built by `cargo test --all-targets`", path.display());
+    assert!(path.exists(), "{} is missing: run `cargo build --release --examples` first", path.display());
     path
 }
 
