@@ -52,10 +52,12 @@ fn pp_tg(c: &mut Criterion) {
     let mut tg = c.benchmark_group(format!("tg/{name}"));
     tg.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(1));
     for &threads in &thread_counts() {
-        let mut m = Measurer::new(&model, Test::tg(32), &ContextParams::default(), &ThreadPoolParams::new(threads), 1)
-            .unwrap();
+        let mut m =
+            Measurer::new(&model, Test::tg(32), &ContextParams::default(), &ThreadPoolParams::new(threads), 1).unwrap();
         tg.throughput(Throughput::Elements(m.tokens_per_run()));
-        tg.bench_function(BenchmarkId::new("tg32", format!("t{threads}")), |b| b.iter_custom(|iters| m.iter_custom(iters)));
+        tg.bench_function(BenchmarkId::new("tg32", format!("t{threads}")), |b| {
+            b.iter_custom(|iters| m.iter_custom(iters))
+        });
     }
     tg.finish();
 }

@@ -13,8 +13,8 @@
 use benchkit::bench::output::{MdColumns, OutputFormat, Writer};
 use benchkit::bench::{
     parse_bool_list, parse_device_lists, parse_fit_ctx, parse_fit_targets, parse_int_list, parse_lazy_modes,
-    parse_load_modes, parse_numa, parse_tensor_overrides, parse_u32_list, BenchRecord, Grid, Progress, RunSettings, SupervisedSweep,
-    Sweep,
+    parse_load_modes, parse_numa, parse_tensor_overrides, parse_u32_list, BenchRecord, Grid, Progress, RunSettings,
+    SupervisedSweep, Sweep,
 };
 use benchkit::gguf::GgmlType;
 use benchkit::supervise::TrialOptions;

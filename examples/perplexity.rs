@@ -12,8 +12,8 @@
 //! supervised in a worker process (this program, re-executed) unless `--in-process` is given.
 
 use benchkit::perplexity::{
-    KlBaseHeader, KlChunkResult, KlDivergenceResult, PerplexityJob, PerplexityOutput, PerplexityParams, PerplexityProgress,
-    PerplexityTask,
+    KlBaseHeader, KlChunkResult, KlDivergenceResult, PerplexityJob, PerplexityOutput, PerplexityParams,
+    PerplexityProgress, PerplexityTask,
 };
 use benchkit::supervise::TrialOptions;
 use benchkit::{Backend, FlashAttn, ModelParams};
@@ -128,7 +128,10 @@ fn main() -> anyhow::Result<()> {
     }
 
     let task = if args.kl_divergence {
-        let base = args.kl_divergence_base.clone().ok_or_else(|| anyhow::anyhow!("--kl-divergence needs --kl-divergence-base FILE"))?;
+        let base = args
+            .kl_divergence_base
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--kl-divergence needs --kl-divergence-base FILE"))?;
         let (header, _) = KlBaseHeader::read(&base)?;
         params.n_ctx = args.ctx_size.unwrap_or(header.n_ctx);
         let l = params.layout()?;
@@ -178,7 +181,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         PerplexityOutput::Perplexity(r) => {
-            eprintln!("perplexity: tokenization took {:.3} ms, {:.2} seconds per pass", r.timings.tokenize_ms, r.timings.seconds_per_pass);
+            eprintln!(
+                "perplexity: tokenization took {:.3} ms, {:.2} seconds per pass",
+                r.timings.tokenize_ms, r.timings.seconds_per_pass
+            );
             out.print(&format!("Final estimate: PPL = {:.4} +/- {:.5}\n", r.ppl, r.ppl_uncertainty));
             eprintln!(
                 "perplexity: {} tokens ({} evaluated, {} scored) in {:.2} s, {:.1} tokens/s",
@@ -236,7 +242,10 @@ fn kl_report(r: &KlDivergenceResult) -> String {
     s += &format!("Mean PPL(Q)                   : {:10.6} ± {:10.6}\n", p.ppl.value, p.ppl.uncertainty);
     s += &format!("Mean PPL(base)                : {:10.6} ± {:10.6}\n", p.ppl_base.value, p.ppl_base.uncertainty);
     s += &format!("Cor(ln(PPL(Q)), ln(PPL(base))): {:6.2}%\n", 100.0 * p.ln_ppl_correlation);
-    s += &format!("Mean ln(PPL(Q)/PPL(base))     : {:10.6} ± {:10.6}\n", p.ln_ppl_ratio.value, p.ln_ppl_ratio.uncertainty);
+    s += &format!(
+        "Mean ln(PPL(Q)/PPL(base))     : {:10.6} ± {:10.6}\n",
+        p.ln_ppl_ratio.value, p.ln_ppl_ratio.uncertainty
+    );
     s += &format!("Mean PPL(Q)/PPL(base)         : {:10.6} ± {:10.6}\n", p.ppl_ratio.value, p.ppl_ratio.uncertainty);
     s += &format!("Mean PPL(Q)-PPL(base)         : {:10.6} ± {:10.6}\n", p.ppl_diff.value, p.ppl_diff.uncertainty);
     s += "\n====== KL divergence statistics ======\n";

@@ -10,15 +10,15 @@
 //!     --model gemma -m model.gguf --dataset sharegpt --num-prompts 100 --request-rate inf
 //! ```
 
+use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::inproc::{InprocConfig, InprocTarget};
+use benchkit::replay::metrics::{Aggregator, RecordWriter, SloConfig};
 use benchkit::replay::workload::{
     load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, Limit, SampleConfig,
     SyntheticConfig,
 };
 use benchkit::replay::{drive, replay_inproc_supervised, DriveOptions, RequestRecord, Target};
 use benchkit::supervise::TrialOptions;
-use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
-use benchkit::replay::metrics::{Aggregator, RecordWriter, SloConfig};
 use benchkit::{Backend, BuildInfo, Model, ModelParams, SystemInfo};
 use clap::Parser;
 use std::path::PathBuf;
@@ -128,7 +128,8 @@ struct Args {
 fn parse_slo(s: &str) -> anyhow::Result<SloConfig> {
     let mut slo = SloConfig::default();
     for part in s.split(',') {
-        let (k, v) = part.split_once(':').ok_or_else(|| anyhow::anyhow!("--goodput expects name:ms pairs, got {part:?}"))?;
+        let (k, v) =
+            part.split_once(':').ok_or_else(|| anyhow::anyhow!("--goodput expects name:ms pairs, got {part:?}"))?;
         let v: f64 = v.parse()?;
         match k {
             "ttft" => slo.ttft_ms = Some(v),
@@ -227,7 +228,8 @@ async fn run() -> anyhow::Result<()> {
         "inproc" if supervised => None,
         "inproc" => Some(Arc::new(InprocTarget::start(&backend, inproc.clone())?)),
         "http" => {
-            let base_url = a.base_url.clone().ok_or_else(|| anyhow::anyhow!("--base-url is required for --target http"))?;
+            let base_url =
+                a.base_url.clone().ok_or_else(|| anyhow::anyhow!("--base-url is required for --target http"))?;
             let cfg = HttpTargetConfig {
                 endpoint: if a.endpoint == "chat" { Endpoint::ChatCompletions } else { Endpoint::Completions },
                 api_key_env: Some(a.api_key_env.clone()),
@@ -266,9 +268,11 @@ async fn run() -> anyhow::Result<()> {
     let (stats, describe) = match target {
         Some(target) => (drive(target.clone(), requests, &options, on_record).await, target.describe()),
         None => {
-            let opts = TrialOptions { timeout: a.trial_timeout.map(Duration::from_secs_f64), ..TrialOptions::default() };
-            let stats =
-                tokio::task::block_in_place(|| replay_inproc_supervised(&inproc, requests, &options, &opts, on_record))?;
+            let opts =
+                TrialOptions { timeout: a.trial_timeout.map(Duration::from_secs_f64), ..TrialOptions::default() };
+            let stats = tokio::task::block_in_place(|| {
+                replay_inproc_supervised(&inproc, requests, &options, &opts, on_record)
+            })?;
             (stats, format!("inproc:{} (supervised worker)", tokenizer_model.info().description))
         }
     };
@@ -277,7 +281,10 @@ async fn run() -> anyhow::Result<()> {
     let mut result = serde_json::to_value(&summary)?;
     let obj = result.as_object_mut().expect("summary is an object");
     obj.insert("backend".into(), serde_json::json!(describe));
-    obj.insert("model_id".into(), serde_json::json!(a.model.clone().unwrap_or_else(|| model_path.display().to_string())));
+    obj.insert(
+        "model_id".into(),
+        serde_json::json!(a.model.clone().unwrap_or_else(|| model_path.display().to_string())),
+    );
     obj.insert("tokenizer_id".into(), serde_json::json!(model_path));
     obj.insert("num_prompts".into(), serde_json::json!(a.num_prompts));
     obj.insert("request_rate".into(), serde_json::json!(a.request_rate));

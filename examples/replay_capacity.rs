@@ -189,7 +189,8 @@ async fn connection(mut sock: tokio::net::TcpStream, reply: &[u8]) -> std::io::R
         while let Some(h) = memchr::memmem::find(&buf[used..], b"\r\n\r\n") {
             let head = &buf[used..used + h];
             let Some(len) = content_length(head) else {
-                sock.write_all(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
+                sock.write_all(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await?;
                 return Ok(());
             };
             let end = used + h + 4 + len;

@@ -36,7 +36,8 @@ fn sweep_measures_every_point_with_llama_bench_statistics() {
         ..Grid::new(tiny_model())
     };
     let mut events = Vec::new();
-    let records: Vec<_> = Sweep::new(&backend, &grid, quick()).unwrap().on_progress(|p| events.push(p.clone())).collect();
+    let records: Vec<_> =
+        Sweep::new(&backend, &grid, quick()).unwrap().on_progress(|p| events.push(p.clone())).collect();
     assert_eq!(records.len(), 2 * 3 * 2);
     for r in &records {
         assert_eq!(r.status, Status::Ok, "{:?}", r.error);
@@ -100,8 +101,14 @@ fn measurer_drives_criterion_style_timing() {
     let backend = Backend::init().unwrap();
     let model = Model::load(&backend, tiny_model(), &ModelParams::default()).unwrap();
     for test in [Test::pp(32), Test::tg(8), Test::pp(16).at_depth(16)] {
-        let mut m = Measurer::new(&model, test, &ContextParams::default().n_batch(16).n_ubatch(16), &ThreadPoolParams::new(1), 1)
-            .unwrap();
+        let mut m = Measurer::new(
+            &model,
+            test,
+            &ContextParams::default().n_batch(16).n_ubatch(16),
+            &ThreadPoolParams::new(1),
+            1,
+        )
+        .unwrap();
         assert_eq!(m.tokens_per_run(), u64::from(test.n_prompt + test.n_gen));
         let d = m.iter_custom(3);
         assert!(d.as_nanos() > 0);

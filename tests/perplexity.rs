@@ -23,8 +23,8 @@ use std::sync::OnceLock;
 // ---- the text: a port of scripts/make-ppl-text.py --------------------------------------------
 
 const NAMES: &[&str] = &[
-    "Ada", "Bram", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Lars", "Mira", "Nils",
-    "Olga", "Pavel", "Rosa", "Sven", "Tara", "Viktor",
+    "Ada", "Bram", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Lars", "Mira",
+    "Nils", "Olga", "Pavel", "Rosa", "Sven", "Tara", "Viktor",
 ];
 const NOUNS: &[&str] = &[
     "river", "village", "engineer", "bridge", "library", "garden", "machine", "letter", "harbor", "teacher", "market",
@@ -34,21 +34,56 @@ const NOUNS: &[&str] = &[
 ];
 const ADJS: &[&str] = &[
     "old", "quiet", "bright", "narrow", "heavy", "careful", "distant", "warm", "broken", "ancient", "busy", "small",
-    "patient", "wooden", "famous", "cold", "gentle", "strange", "green", "empty", "crowded", "simple", "silver", "tired",
+    "patient", "wooden", "famous", "cold", "gentle", "strange", "green", "empty", "crowded", "simple", "silver",
+    "tired",
 ];
 const VERBS: &[&str] = &[
-    "repaired", "visited", "described", "followed", "painted", "measured", "found", "opened", "carried", "watched",
-    "built", "remembered", "crossed", "closed", "studied", "sold", "cleaned", "praised", "ignored", "discovered",
+    "repaired",
+    "visited",
+    "described",
+    "followed",
+    "painted",
+    "measured",
+    "found",
+    "opened",
+    "carried",
+    "watched",
+    "built",
+    "remembered",
+    "crossed",
+    "closed",
+    "studied",
+    "sold",
+    "cleaned",
+    "praised",
+    "ignored",
+    "discovered",
 ];
 const PLACES: &[&str] = &[
-    "the northern coast", "the old town", "the capital", "a small harbor", "the mountain pass", "the river delta",
-    "the eastern valley", "the city square", "the railway line", "the border villages",
+    "the northern coast",
+    "the old town",
+    "the capital",
+    "a small harbor",
+    "the mountain pass",
+    "the river delta",
+    "the eastern valley",
+    "the city square",
+    "the railway line",
+    "the border villages",
 ];
 const ADVS: &[&str] =
     &["slowly", "carefully", "quietly", "suddenly", "often", "rarely", "eagerly", "patiently", "happily", "finally"];
 const TIMES: &[&str] = &[
-    "In the morning", "Later that year", "Every spring", "After the storm", "Before dawn", "During the long winter",
-    "On the first day", "Years afterwards", "By the evening", "At noon",
+    "In the morning",
+    "Later that year",
+    "Every spring",
+    "After the storm",
+    "Before dawn",
+    "During the long winter",
+    "On the first day",
+    "Years afterwards",
+    "By the evening",
+    "At noon",
 ];
 const TEMPLATES: &[&str] = &[
     "{T}, {M} {V} the {A} {N} near {P}.",
@@ -319,7 +354,9 @@ fn kl_base_errors() {
     }
     // A missing file is an I/O error naming it.
     let missing = dir.path().join("missing.kld");
-    assert!(matches!(perplexity::kl_divergence(&f16, &missing, &params, |_| {}), Err(PerplexityError::Io { path, .. }) if path == missing));
+    assert!(
+        matches!(perplexity::kl_divergence(&f16, &missing, &params, |_| {}), Err(PerplexityError::Io { path, .. }) if path == missing)
+    );
 }
 
 // ---- bad input -------------------------------------------------------------------------------
@@ -335,7 +372,9 @@ fn text_errors() {
     let latin1 = dir.path().join("latin1.txt");
     std::fs::write(&latin1, b"caf\xe9 au lait").unwrap();
     match Text::from_file(&latin1) {
-        Err(e @ PerplexityError::NotUtf8 { valid_up_to: 3, .. }) => assert!(e.to_string().contains("latin1.txt"), "{e}"),
+        Err(e @ PerplexityError::NotUtf8 { valid_up_to: 3, .. }) => {
+            assert!(e.to_string().contains("latin1.txt"), "{e}")
+        }
         other => panic!("expected NotUtf8, got {other:?}"),
     }
     assert!(matches!(Text::from_file(dir.path().join("nope.txt")), Err(PerplexityError::Io { .. })));
@@ -427,7 +466,8 @@ fn several_decodes_per_chunk_match_one() {
     let one =
         perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 64, overlap: false, ..tiny_params() }, |_| {})
             .unwrap();
-    let three = perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 24, ..tiny_params() }, |_| {}).unwrap();
+    let three =
+        perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 24, ..tiny_params() }, |_| {}).unwrap();
     assert_eq!(three.params.layout.num_batches, 3);
     assert!(rel(one.ppl, three.ppl) < 1e-4, "{} vs {}", one.ppl, three.ppl);
     assert!(one.ppl.is_finite() && one.ppl > 1.0);

@@ -1,6 +1,8 @@
 //! The real gemma-3-270m model: metadata, decoding, threadpools, perf counters, decode errors.
 
-use benchkit::{Backend, Batch, BuildInfo, ContextParams, DecodeError, Model, ModelParams, SystemInfo, ThreadPool, ThreadPoolParams};
+use benchkit::{
+    Backend, Batch, BuildInfo, ContextParams, DecodeError, Model, ModelParams, SystemInfo, ThreadPool, ThreadPoolParams,
+};
 use std::sync::Arc;
 
 fn model() -> Model {

@@ -7,7 +7,9 @@ mod mock_openai;
 use benchkit::replay::http::sse::{SseDecoder, SseError};
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig, Tokenizer};
 use benchkit::replay::metrics::{read_records, Aggregator, RecordWriter, SloConfig, Summary};
-use benchkit::replay::{drive, drive_iter, ChatMessage, DriveOptions, Failure, Request, RequestRecord, Target, TokenCountSource};
+use benchkit::replay::{
+    drive, drive_iter, ChatMessage, DriveOptions, Failure, Request, RequestRecord, Target, TokenCountSource,
+};
 use mock_openai::{Behaviour, MockServer, ROLE_DELAY, TOKEN_DELAY};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -131,7 +133,10 @@ async fn mixed_batch(endpoint: Endpoint, tokenizer: Option<Tokenizer>, keep_text
             }
             Behaviour::Http500 => {
                 let f = rec.failure.as_ref();
-                expect_kind("http 500", matches!(f, Some(Failure::Http { status: 500, body }) if body.contains("mock internal error")));
+                expect_kind(
+                    "http 500",
+                    matches!(f, Some(Failure::Http { status: 500, body }) if body.contains("mock internal error")),
+                );
                 "http"
             }
             Behaviour::Http429 => {
@@ -154,7 +159,10 @@ async fn mixed_batch(endpoint: Endpoint, tokenizer: Option<Tokenizer>, keep_text
             }
             Behaviour::ErrorEvent => {
                 let f = rec.failure.as_ref();
-                expect_kind("server error", matches!(f, Some(Failure::ServerError { message }) if message == "mock generation failed"));
+                expect_kind(
+                    "server error",
+                    matches!(f, Some(Failure::ServerError { message }) if message == "mock generation failed"),
+                );
                 "server_error"
             }
             Behaviour::ContextExceeded => {
@@ -440,9 +448,22 @@ fn aggregator_known_latencies() {
 
     // vLLM's flat field names, and a lossless round trip.
     let v = serde_json::to_value(&s).unwrap();
-    for key in ["duration", "completed", "request_goodput", "mean_ttft_ms", "median_tpot_ms", "std_itl_ms",
-        "p99_e2el_ms", "p90_ttft_ms", "p95_itl_ms", "percentiles_ttft_ms", "mean_ttft_from_scheduled_ms",
-        "p99_e2el_from_scheduled_ms", "mean_schedule_lag_ms", "total_token_throughput"] {
+    for key in [
+        "duration",
+        "completed",
+        "request_goodput",
+        "mean_ttft_ms",
+        "median_tpot_ms",
+        "std_itl_ms",
+        "p99_e2el_ms",
+        "p90_ttft_ms",
+        "p95_itl_ms",
+        "percentiles_ttft_ms",
+        "mean_ttft_from_scheduled_ms",
+        "p99_e2el_from_scheduled_ms",
+        "mean_schedule_lag_ms",
+        "total_token_throughput",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert!(v["percentiles_ttft_ms"][0].as_array().unwrap().len() == 2);
@@ -452,7 +473,8 @@ fn aggregator_known_latencies() {
 
 #[test]
 fn goodput_applies_every_slo() {
-    let slo = SloConfig { ttft_ms: Some(100.0), tpot_ms: Some(20.0), itl_ms: Some(50.0), e2e_ms: e2el_ms_alias_check() };
+    let slo =
+        SloConfig { ttft_ms: Some(100.0), tpot_ms: Some(20.0), itl_ms: Some(50.0), e2e_ms: e2el_ms_alias_check() };
     let mut agg = Aggregator::new(slo);
     agg.record(&record(0, 50, 140, 10, &[10, 10])); // good: tpot 10
     agg.record(&record(1, 150, 240, 10, &[10])); // TTFT too high

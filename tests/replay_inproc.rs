@@ -94,16 +94,17 @@ async fn driver_keeps_schedule_concurrency_and_turn_order() {
     use benchkit::replay::{drive, DriveOptions};
     use std::sync::Arc;
     let backend = Backend::init().unwrap();
-    let target: Arc<dyn Target> = Arc::new(InprocTarget::start(&backend, InprocConfig::new(tiny_model(), 4, 128)).unwrap());
-    let mut reqs: Vec<Request> = (0..6)
-        .map(|i| Request { scheduled_ns: i * 5_000_000, ..request(i, 12, 4) })
-        .collect();
+    let target: Arc<dyn Target> =
+        Arc::new(InprocTarget::start(&backend, InprocConfig::new(tiny_model(), 4, 128)).unwrap());
+    let mut reqs: Vec<Request> = (0..6).map(|i| Request { scheduled_ns: i * 5_000_000, ..request(i, 12, 4) }).collect();
     // Conversation "conv" has three turns; turns 1 and 2 must follow completions.
     for turn in 0..3u32 {
         reqs.push(Request { conversation_id: "conv".into(), turn, id: 100 + u64::from(turn), ..request(0, 8, 3) });
     }
     let mut records = Vec::new();
-    let stats = drive(target, reqs, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| records.push(r)).await;
+    let stats =
+        drive(target, reqs, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| records.push(r))
+            .await;
     assert_eq!(records.len(), 9);
     assert_eq!(stats.sent, 9);
     assert!(records.iter().all(|r| r.ok()));

@@ -27,7 +27,11 @@ fn server_binary() -> PathBuf {
     let path = std::env::var_os("BENCHKIT_LLAMA_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference/build/bin/llama-server"));
-    assert!(path.is_file(), "llama-server not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)", path.display());
+    assert!(
+        path.is_file(),
+        "llama-server not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)",
+        path.display()
+    );
     path
 }
 

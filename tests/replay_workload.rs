@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use benchkit::replay::workload::{
-    load_sharegpt, sample_sharegpt, schedule, sharegpt_default_path, synthetic_requests,
-    ApproxTokenCounter, Arrival, Conversation, LengthDist, Limit, SampleConfig, SyntheticConfig,
-    Turn, WorkloadError,
+    load_sharegpt, sample_sharegpt, schedule, sharegpt_default_path, synthetic_requests, ApproxTokenCounter, Arrival,
+    Conversation, LengthDist, Limit, SampleConfig, SyntheticConfig, Turn, WorkloadError,
 };
 use benchkit::replay::Request;
 
@@ -15,10 +14,7 @@ fn words(n: usize) -> String {
 }
 
 fn record_json(id: &str, turns: &[(&str, String)]) -> String {
-    let turns: Vec<serde_json::Value> = turns
-        .iter()
-        .map(|(f, v)| serde_json::json!({"from": f, "value": v}))
-        .collect();
+    let turns: Vec<serde_json::Value> = turns.iter().map(|(f, v)| serde_json::json!({"from": f, "value": v})).collect();
     serde_json::to_string_pretty(&serde_json::json!({"id": id, "conversations": turns})).unwrap()
 }
 
@@ -34,39 +30,14 @@ fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 
 fn three_records() -> Vec<String> {
     vec![
-        record_json(
-            "a",
-            &[
-                (
-                    "human",
-                    "hello there, \"quoted\" {brace} [bracket] \\ end".into(),
-                ),
-                ("gpt", words(8)),
-            ],
-        ),
-        record_json(
-            "b",
-            &[
-                ("human", words(5)),
-                ("gpt", words(6)),
-                ("human", words(3)),
-                ("gpt", words(4)),
-            ],
-        ),
-        record_json(
-            "c",
-            &[
-                ("human", "unicode: héllo ✓ \u{1F600}".into()),
-                ("gpt", words(10)),
-            ],
-        ),
+        record_json("a", &[("human", "hello there, \"quoted\" {brace} [bracket] \\ end".into()), ("gpt", words(8))]),
+        record_json("b", &[("human", words(5)), ("gpt", words(6)), ("human", words(3)), ("gpt", words(4))]),
+        record_json("c", &[("human", "unicode: héllo ✓ \u{1F600}".into()), ("gpt", words(10))]),
     ]
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[test]
@@ -83,25 +54,14 @@ fn complete_file_loads_every_record() {
     assert!(is_hex64(&l.sha256), "{}", l.sha256);
     assert_eq!(l.path, p);
     assert_eq!(l.conversations[0].id, "a");
-    assert_eq!(
-        l.conversations[0].turns[0].value,
-        "hello there, \"quoted\" {brace} [bracket] \\ end"
-    );
+    assert_eq!(l.conversations[0].turns[0].value, "hello there, \"quoted\" {brace} [bracket] \\ end");
     assert_eq!(l.conversations[1].turns.len(), 4);
-    assert_eq!(
-        l.conversations[2].turns[0].value,
-        "unicode: héllo ✓ \u{1F600}"
-    );
+    assert_eq!(l.conversations[2].turns[0].value, "unicode: héllo ✓ \u{1F600}");
 
     // Same bytes, same hash; one byte changed, another hash.
     let again = load_sharegpt(&write(dir.path(), "copy.json", text.as_bytes())).unwrap();
     assert_eq!(again.sha256, l.sha256);
-    let other = load_sharegpt(&write(
-        dir.path(),
-        "other.json",
-        text.replace("hello", "hellO").as_bytes(),
-    ))
-    .unwrap();
+    let other = load_sharegpt(&write(dir.path(), "other.json", text.replace("hello", "hellO").as_bytes())).unwrap();
     assert_ne!(other.sha256, l.sha256);
 }
 
@@ -122,22 +82,12 @@ fn truncated_file_salvages_complete_records() {
 
     // Cut right after a record's comma: nothing unfinished, the array is just not closed.
     let after_comma = text[..third].rfind(',').unwrap() + 1;
-    let l = load_sharegpt(&write(
-        dir.path(),
-        "cut2.json",
-        &text.as_bytes()[..after_comma],
-    ))
-    .unwrap();
+    let l = load_sharegpt(&write(dir.path(), "cut2.json", &text.as_bytes()[..after_comma])).unwrap();
     assert_eq!(l.records_ok, 2);
     assert_eq!(l.truncated_at, Some(after_comma as u64));
 
     // Cut right after the opening bracket: no records, still not an error.
-    let l = load_sharegpt(&write(
-        dir.path(),
-        "cut3.json",
-        b"[\n  {\"id\": \"x\", \"conv",
-    ))
-    .unwrap();
+    let l = load_sharegpt(&write(dir.path(), "cut3.json", b"[\n  {\"id\": \"x\", \"conv")).unwrap();
     assert_eq!(l.records_ok, 0);
     assert_eq!(l.truncated_at, Some(4));
 }
@@ -189,16 +139,7 @@ fn unusable_files_are_typed_errors() {
     let e = load_sharegpt(&write(dir.path(), "bin.json", &[0xff, 0x00, 0x12])).unwrap_err();
     assert!(matches!(e, WorkloadError::NotJson { .. }), "{e}");
     let e = load_sharegpt(&write(dir.path(), "obj.json", br#"{"id": "a"}"#)).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            WorkloadError::NotAnArray {
-                found: "an object",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, WorkloadError::NotAnArray { found: "an object", .. }), "{e}");
     let e = load_sharegpt(&dir.path().join("missing.json")).unwrap_err();
     assert!(matches!(e, WorkloadError::NotFound { .. }), "{e}");
     let e = load_sharegpt(dir.path()).unwrap_err();
@@ -208,26 +149,13 @@ fn unusable_files_are_typed_errors() {
 fn conv(id: &str, turns: &[(&str, String)]) -> Conversation {
     Conversation {
         id: id.into(),
-        turns: turns
-            .iter()
-            .map(|(f, v)| Turn {
-                from: (*f).into(),
-                value: v.clone(),
-            })
-            .collect(),
+        turns: turns.iter().map(|(f, v)| Turn { from: (*f).into(), value: v.clone() }).collect(),
     }
 }
 
 /// `n` valid conversations `c0..`, prompt `10 + i % 7` words, reply `20 + i % 5` words.
 fn dataset(n: usize) -> Vec<Conversation> {
-    (0..n)
-        .map(|i| {
-            conv(
-                &format!("c{i}"),
-                &[("human", words(10 + i % 7)), ("gpt", words(20 + i % 5))],
-            )
-        })
-        .collect()
+    (0..n).map(|i| conv(&format!("c{i}"), &[("human", words(10 + i % 7)), ("gpt", words(20 + i % 5))])).collect()
 }
 
 #[test]
@@ -255,49 +183,22 @@ fn sampling_is_seeded() {
         let n: usize = r.conversation_id[1..].parse().unwrap();
         assert_eq!(r.prompt_len as usize, 10 + n % 7);
         assert_eq!(r.output_len as usize, 20 + n % 5);
-        assert_eq!(
-            (r.scheduled_ns, r.warmup, r.prompt_tokens.is_none()),
-            (0, false, true)
-        );
+        assert_eq!((r.scheduled_ns, r.warmup, r.prompt_tokens.is_none()), (0, false, true));
     }
 }
 
 #[test]
 fn sampling_filters_like_vllm() {
     let mut data = dataset(20);
-    data.push(conv(
-        "long-prompt",
-        &[("human", words(1025)), ("gpt", words(10))],
-    ));
-    data.push(conv(
-        "long-total",
-        &[("human", words(1000)), ("gpt", words(1049))],
-    ));
+    data.push(conv("long-prompt", &[("human", words(1025)), ("gpt", words(10))]));
+    data.push(conv("long-total", &[("human", words(1000)), ("gpt", words(1049))]));
     data.push(conv("one-turn", &[("human", words(10))]));
-    data.push(conv(
-        "short-prompt",
-        &[("human", words(3)), ("gpt", words(10))],
-    ));
-    data.push(conv(
-        "short-output",
-        &[("human", words(10)), ("gpt", words(3))],
-    ));
-    data.push(conv(
-        "edge",
-        &[("human", words(1024)), ("gpt", words(1024))],
-    ));
+    data.push(conv("short-prompt", &[("human", words(3)), ("gpt", words(10))]));
+    data.push(conv("short-output", &[("human", words(10)), ("gpt", words(3))]));
+    data.push(conv("edge", &[("human", words(1024)), ("gpt", words(1024))]));
     let s = sample_sharegpt(&data, &ApproxTokenCounter, &SampleConfig::new(1000, 1)).unwrap();
-    for id in [
-        "long-prompt",
-        "long-total",
-        "one-turn",
-        "short-prompt",
-        "short-output",
-    ] {
-        assert!(
-            !s.sampled_ids.iter().any(|x| x == id),
-            "{id} should be filtered"
-        );
+    for id in ["long-prompt", "long-total", "one-turn", "short-prompt", "short-output"] {
+        assert!(!s.sampled_ids.iter().any(|x| x == id), "{id} should be filtered");
     }
     assert!(s.sampled_ids.iter().any(|x| x == "edge"));
     assert_eq!(s.sampled_ids.len(), 21);
@@ -308,51 +209,23 @@ fn sampling_filters_like_vllm() {
     assert_eq!(s.requests.len(), 1000);
 
     // Nothing passes: typed error, not an empty workload.
-    let e =
-        sample_sharegpt(&data[20..24], &ApproxTokenCounter, &SampleConfig::new(5, 1)).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            WorkloadError::NoEligibleRequests {
-                considered: 3,
-                filtered_out: 3
-            }
-        ),
-        "{e}"
-    );
+    let e = sample_sharegpt(&data[20..24], &ApproxTokenCounter, &SampleConfig::new(5, 1)).unwrap_err();
+    assert!(matches!(e, WorkloadError::NoEligibleRequests { considered: 3, filtered_out: 3 }), "{e}");
 }
 
 #[test]
 fn fixed_output_length_overrides_and_filters() {
     let mut data = dataset(10);
-    data.push(conv(
-        "tiny-reply",
-        &[("human", words(10)), ("gpt", "ok".into())],
-    ));
-    data.push(conv(
-        "big-prompt",
-        &[("human", words(1010)), ("gpt", "ok".into())],
-    ));
-    let config = SampleConfig {
-        fixed_output_len: Some(1040),
-        ..SampleConfig::new(100, 3)
-    };
+    data.push(conv("tiny-reply", &[("human", words(10)), ("gpt", "ok".into())]));
+    data.push(conv("big-prompt", &[("human", words(1010)), ("gpt", "ok".into())]));
+    let config = SampleConfig { fixed_output_len: Some(1040), ..SampleConfig::new(100, 3) };
     let s = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap();
     assert!(s.requests.iter().all(|r| r.output_len == 1040));
-    assert!(
-        s.sampled_ids.iter().any(|x| x == "tiny-reply"),
-        "fixed length replaces the short reply"
-    );
-    assert!(
-        !s.sampled_ids.iter().any(|x| x == "big-prompt"),
-        "1010 + 1040 > 2048"
-    );
+    assert!(s.sampled_ids.iter().any(|x| x == "tiny-reply"), "fixed length replaces the short reply");
+    assert!(!s.sampled_ids.iter().any(|x| x == "big-prompt"), "1010 + 1040 > 2048");
     assert_eq!(s.sampled_ids.len(), 11);
 
-    let config = SampleConfig {
-        fixed_output_len: Some(3),
-        ..SampleConfig::new(10, 3)
-    };
+    let config = SampleConfig { fixed_output_len: Some(3), ..SampleConfig::new(10, 3) };
     let e = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap_err();
     assert!(matches!(e, WorkloadError::InvalidConfig { .. }), "{e}");
 }
@@ -365,11 +238,7 @@ fn oversampling_repeats_with_unique_ids() {
     assert_eq!(a.oversampled_count, 7);
     assert_eq!(a.requests.len(), 10);
     assert_eq!(a.sampled_ids.len(), 3);
-    let mut ids: Vec<&str> = a
-        .requests
-        .iter()
-        .map(|r| r.conversation_id.as_str())
-        .collect();
+    let mut ids: Vec<&str> = a.requests.iter().map(|r| r.conversation_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 10, "conversation ids stay unique: {ids:?}");
@@ -399,10 +268,7 @@ fn multi_turn_expands_conversations() {
         ),
         conv("starts-with-gpt", &[("gpt", words(5)), ("human", words(6))]),
     ];
-    let config = SampleConfig {
-        multi_turn: true,
-        ..SampleConfig::new(1, 0)
-    };
+    let config = SampleConfig { multi_turn: true, ..SampleConfig::new(1, 0) };
     let s = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap();
     assert_eq!(s.eligible, 1);
     assert_eq!(s.sampled_ids, ["m"]);
@@ -421,23 +287,12 @@ fn multi_turn_expands_conversations() {
         }
         want.push("user");
         assert_eq!(roles, want);
-        assert_eq!(
-            r.messages.last().unwrap().content,
-            data[0].turns[1 + 2 * k].value
-        );
+        assert_eq!(r.messages.last().unwrap().content, data[0].turns[1 + 2 * k].value);
     }
-    assert_eq!(
-        s.requests[2].messages[2].content,
-        words(6),
-        "history carries the dataset's replies"
-    );
+    assert_eq!(s.requests[2].messages[2].content, words(6), "history carries the dataset's replies");
 
     // A turn that breaks the limits cuts the conversation there.
-    let config = SampleConfig {
-        multi_turn: true,
-        max_total_len: 30,
-        ..SampleConfig::new(1, 0)
-    };
+    let config = SampleConfig { multi_turn: true, max_total_len: 30, ..SampleConfig::new(1, 0) };
     let s = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap();
     assert_eq!(s.requests.len(), 2);
 }
@@ -447,12 +302,7 @@ fn synthetic_lengths_are_bounded_and_seeded() {
     let config = SyntheticConfig {
         num_requests: 300,
         input_len: LengthDist::Uniform { lo: 16, hi: 64 },
-        output_len: LengthDist::Normal {
-            mean: 100.0,
-            std: 80.0,
-            min: 20,
-            max: 150,
-        },
+        output_len: LengthDist::Normal { mean: 100.0, std: 80.0, min: 20, max: 150 },
         token_range: 10..1000,
         seed: 42,
     };
@@ -472,47 +322,19 @@ fn synthetic_lengths_are_bounded_and_seeded() {
     assert!(a.iter().any(|r| r.output_len == 20) && a.iter().any(|r| r.output_len == 150));
     assert!(a.iter().any(|r| r.prompt_len == 16) && a.iter().any(|r| r.prompt_len == 64));
     assert_eq!(a, synthetic_requests(&config).unwrap());
-    assert_ne!(
-        a,
-        synthetic_requests(&SyntheticConfig {
-            seed: 43,
-            ..config.clone()
-        })
-        .unwrap()
-    );
+    assert_ne!(a, synthetic_requests(&SyntheticConfig { seed: 43, ..config.clone() }).unwrap());
 
-    let fixed = SyntheticConfig {
-        input_len: LengthDist::Fixed(8),
-        output_len: LengthDist::Fixed(4),
-        ..config.clone()
-    };
-    assert!(synthetic_requests(&fixed)
-        .unwrap()
-        .iter()
-        .all(|r| r.prompt_len == 8 && r.output_len == 4));
+    let fixed = SyntheticConfig { input_len: LengthDist::Fixed(8), output_len: LengthDist::Fixed(4), ..config.clone() };
+    assert!(synthetic_requests(&fixed).unwrap().iter().all(|r| r.prompt_len == 8 && r.output_len == 4));
 
     for bad in [
+        SyntheticConfig { input_len: LengthDist::Fixed(0), ..config.clone() },
+        SyntheticConfig { input_len: LengthDist::Uniform { lo: 9, hi: 3 }, ..config.clone() },
         SyntheticConfig {
-            input_len: LengthDist::Fixed(0),
+            output_len: LengthDist::Normal { mean: 5.0, std: f64::NAN, min: 1, max: 9 },
             ..config.clone()
         },
-        SyntheticConfig {
-            input_len: LengthDist::Uniform { lo: 9, hi: 3 },
-            ..config.clone()
-        },
-        SyntheticConfig {
-            output_len: LengthDist::Normal {
-                mean: 5.0,
-                std: f64::NAN,
-                min: 1,
-                max: 9,
-            },
-            ..config.clone()
-        },
-        SyntheticConfig {
-            token_range: 5..5,
-            ..config.clone()
-        },
+        SyntheticConfig { token_range: 5..5, ..config.clone() },
     ] {
         let e = synthetic_requests(&bad).unwrap_err();
         assert!(matches!(e, WorkloadError::InvalidConfig { .. }), "{e}");
@@ -537,32 +359,15 @@ fn measured_rate(requests: &[Request]) -> f64 {
 #[test]
 fn constant_rate_is_exactly_spaced() {
     let mut reqs = plain_requests(1000);
-    let info = schedule(
-        &mut reqs,
-        &Arrival::Constant { rate: 4.0 },
-        0,
-        0,
-        Limit::default(),
-    )
-    .unwrap();
-    assert_eq!(
-        (info.requests, info.arrivals, info.dropped, info.warmup),
-        (1000, 1000, 0, 0)
-    );
+    let info = schedule(&mut reqs, &Arrival::Constant { rate: 4.0 }, 0, 0, Limit::default()).unwrap();
+    assert_eq!((info.requests, info.arrivals, info.dropped, info.warmup), (1000, 1000, 0, 0));
     for (i, r) in reqs.iter().enumerate() {
         assert_eq!(r.scheduled_ns, i as u64 * 250_000_000);
     }
     assert_eq!(info.last_ns, 999 * 250_000_000);
     // No drift with a rate whose period is not a whole number of ns.
     let mut reqs = plain_requests(10_000);
-    schedule(
-        &mut reqs,
-        &Arrival::Constant { rate: 3.0 },
-        0,
-        0,
-        Limit::default(),
-    )
-    .unwrap();
+    schedule(&mut reqs, &Arrival::Constant { rate: 3.0 }, 0, 0, Limit::default()).unwrap();
     assert_eq!(reqs[9_999].scheduled_ns, 3_333_000_000_000);
 
     let mut reqs = plain_requests(10);
@@ -574,18 +379,9 @@ fn constant_rate_is_exactly_spaced() {
 fn poisson_and_gamma_rates_and_seeds() {
     for arrival in [
         Arrival::Poisson { rate: 10.0 },
-        Arrival::Gamma {
-            rate: 10.0,
-            burstiness: 1.0,
-        },
-        Arrival::Gamma {
-            rate: 10.0,
-            burstiness: 0.5,
-        },
-        Arrival::Gamma {
-            rate: 10.0,
-            burstiness: 4.0,
-        },
+        Arrival::Gamma { rate: 10.0, burstiness: 1.0 },
+        Arrival::Gamma { rate: 10.0, burstiness: 0.5 },
+        Arrival::Gamma { rate: 10.0, burstiness: 4.0 },
     ] {
         let mut a = plain_requests(10_000);
         schedule(&mut a, &arrival, 1234, 0, Limit::default()).unwrap();
@@ -603,21 +399,8 @@ fn poisson_and_gamma_rates_and_seeds() {
     // Burstier arrivals have more variable gaps.
     let cv = |burstiness: f64| {
         let mut r = plain_requests(10_000);
-        schedule(
-            &mut r,
-            &Arrival::Gamma {
-                rate: 10.0,
-                burstiness,
-            },
-            9,
-            0,
-            Limit::default(),
-        )
-        .unwrap();
-        let gaps: Vec<f64> = r
-            .windows(2)
-            .map(|w| (w[1].scheduled_ns - w[0].scheduled_ns) as f64)
-            .collect();
+        schedule(&mut r, &Arrival::Gamma { rate: 10.0, burstiness }, 9, 0, Limit::default()).unwrap();
+        let gaps: Vec<f64> = r.windows(2).map(|w| (w[1].scheduled_ns - w[0].scheduled_ns) as f64).collect();
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
         let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
         var.sqrt() / mean
@@ -630,55 +413,32 @@ fn poisson_and_gamma_rates_and_seeds() {
 #[test]
 fn warmup_and_limits() {
     let mut reqs = plain_requests(100);
-    let info = schedule(
-        &mut reqs,
-        &Arrival::Constant { rate: 10.0 },
-        0,
-        5,
-        Limit::default(),
-    )
-    .unwrap();
+    let info = schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 5, Limit::default()).unwrap();
     assert_eq!(info.warmup, 5);
     assert!(reqs[..5].iter().all(|r| r.warmup));
     assert!(reqs[5..].iter().all(|r| !r.warmup));
 
     // Duration: arrivals at 0, 0.1, ..., 1.0 s are kept (11), later ones dropped.
     let mut reqs = plain_requests(100);
-    let limit = Limit {
-        max_duration: Some(Duration::from_secs(1)),
-        max_requests: None,
-    };
+    let limit = Limit { max_duration: Some(Duration::from_secs(1)), max_requests: None };
     let info = schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 0, limit).unwrap();
     assert_eq!((reqs.len(), info.requests, info.dropped), (11, 11, 89));
     assert_eq!(info.last_ns, 1_000_000_000);
 
     // Count.
     let mut reqs = plain_requests(100);
-    let limit = Limit {
-        max_requests: Some(7),
-        max_duration: None,
-    };
+    let limit = Limit { max_requests: Some(7), max_duration: None };
     let info = schedule(&mut reqs, &Arrival::Poisson { rate: 10.0 }, 3, 2, limit).unwrap();
     assert_eq!((reqs.len(), info.dropped, info.warmup), (7, 93, 2));
     assert!(reqs.iter().enumerate().all(|(i, r)| r.id == i as u64));
     // A limit does not change the kept times.
     let mut full = plain_requests(100);
-    schedule(
-        &mut full,
-        &Arrival::Poisson { rate: 10.0 },
-        3,
-        2,
-        Limit::default(),
-    )
-    .unwrap();
+    schedule(&mut full, &Arrival::Poisson { rate: 10.0 }, 3, 2, Limit::default()).unwrap();
     assert_eq!(reqs[..], full[..7]);
 
     // Both: the tighter one wins.
     let mut reqs = plain_requests(100);
-    let limit = Limit {
-        max_requests: Some(50),
-        max_duration: Some(Duration::from_millis(450)),
-    };
+    let limit = Limit { max_requests: Some(50), max_duration: Some(Duration::from_millis(450)) };
     schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 0, limit).unwrap();
     assert_eq!(reqs.len(), 5);
 }
@@ -689,35 +449,17 @@ fn invalid_rates_are_errors() {
         Arrival::Constant { rate: 0.0 },
         Arrival::Constant { rate: -1.0 },
         Arrival::Poisson { rate: f64::NAN },
-        Arrival::Poisson {
-            rate: f64::INFINITY,
-        },
-        Arrival::Gamma {
-            rate: 0.0,
-            burstiness: 1.0,
-        },
+        Arrival::Poisson { rate: f64::INFINITY },
+        Arrival::Gamma { rate: 0.0, burstiness: 1.0 },
     ] {
         let mut reqs = plain_requests(3);
         let e = schedule(&mut reqs, &arrival, 0, 0, Limit::default()).unwrap_err();
-        assert!(
-            matches!(e, WorkloadError::InvalidRate { .. }),
-            "{arrival:?}: {e}"
-        );
+        assert!(matches!(e, WorkloadError::InvalidRate { .. }), "{arrival:?}: {e}");
         assert_eq!(reqs, plain_requests(3), "requests untouched on error");
     }
     for burstiness in [0.0, -2.0, f64::NAN, f64::INFINITY] {
         let mut reqs = plain_requests(3);
-        let e = schedule(
-            &mut reqs,
-            &Arrival::Gamma {
-                rate: 1.0,
-                burstiness,
-            },
-            0,
-            0,
-            Limit::default(),
-        )
-        .unwrap_err();
+        let e = schedule(&mut reqs, &Arrival::Gamma { rate: 1.0, burstiness }, 0, 0, Limit::default()).unwrap_err();
         assert!(matches!(e, WorkloadError::InvalidBurstiness { .. }), "{e}");
     }
 }
@@ -726,33 +468,13 @@ fn invalid_rates_are_errors() {
 fn later_turns_share_their_conversation_arrival() {
     let data: Vec<Conversation> = (0..4)
         .map(|i| {
-            conv(
-                &format!("m{i}"),
-                &[
-                    ("human", words(5)),
-                    ("gpt", words(6)),
-                    ("human", words(7)),
-                    ("gpt", words(8)),
-                ],
-            )
+            conv(&format!("m{i}"), &[("human", words(5)), ("gpt", words(6)), ("human", words(7)), ("gpt", words(8))])
         })
         .collect();
-    let config = SampleConfig {
-        multi_turn: true,
-        ..SampleConfig::new(4, 0)
-    };
-    let mut reqs = sample_sharegpt(&data, &ApproxTokenCounter, &config)
-        .unwrap()
-        .requests;
+    let config = SampleConfig { multi_turn: true, ..SampleConfig::new(4, 0) };
+    let mut reqs = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap().requests;
     assert_eq!(reqs.len(), 8);
-    let info = schedule(
-        &mut reqs,
-        &Arrival::Constant { rate: 2.0 },
-        0,
-        1,
-        Limit::default(),
-    )
-    .unwrap();
+    let info = schedule(&mut reqs, &Arrival::Constant { rate: 2.0 }, 0, 1, Limit::default()).unwrap();
     assert_eq!((info.arrivals, info.requests, info.warmup), (4, 8, 2));
     for (i, pair) in reqs.chunks(2).enumerate() {
         assert_eq!(pair[0].conversation_id, pair[1].conversation_id);
@@ -785,9 +507,7 @@ fn real_sharegpt_file() {
     let cut = l.truncated_at.expect("the packaged file is truncated");
     assert!(cut < l.file_bytes);
     assert!(is_hex64(&l.sha256), "{}", l.sha256);
-    let s = l
-        .sample(&ApproxTokenCounter, &SampleConfig::new(1000, 0))
-        .unwrap();
+    let s = l.sample(&ApproxTokenCounter, &SampleConfig::new(1000, 0)).unwrap();
     assert_eq!(s.requests.len(), 1000);
     assert!(!s.oversampled);
 }

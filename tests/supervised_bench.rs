@@ -32,7 +32,12 @@ fn settings(repetitions: u32) -> RunSettings {
 
 #[test]
 fn a_worker_killed_during_tg2048_is_a_crashed_record_and_the_sweep_goes_on() {
-    let grid = Grid { n_prompt: vec![64], n_gen: vec![2048, 16], n_threads: vec![2], ..Grid::new(benchkit_suite::test_model()) };
+    let grid = Grid {
+        n_prompt: vec![64],
+        n_gen: vec![2048, 16],
+        n_threads: vec![2],
+        ..Grid::new(benchkit_suite::test_model())
+    };
     let mut pids = Vec::new();
     let mut killed = None;
     let records: Vec<_> = SupervisedSweep::new(&grid, settings(1), opts())
@@ -97,10 +102,14 @@ fn a_trial_past_its_timeout_is_killed_and_recorded() {
     // tg 200000 on one thread takes minutes; the trial has 3 s.
     let model = tiny_model();
     let backend = Backend::init().unwrap();
-    let mut points = Sweep::new(&backend, &Grid { n_prompt: vec![], n_gen: vec![8], n_threads: vec![1], ..Grid::new(&model) }, settings(1))
-        .unwrap()
-        .points()
-        .to_vec();
+    let mut points = Sweep::new(
+        &backend,
+        &Grid { n_prompt: vec![], n_gen: vec![8], n_threads: vec![1], ..Grid::new(&model) },
+        settings(1),
+    )
+    .unwrap()
+    .points()
+    .to_vec();
     let mut long = points[0].clone();
     long.test = Test::tg(200_000);
     points.insert(0, long);

@@ -64,7 +64,10 @@ fn cache_reuses_and_repairs() {
     Model::load(&backend, &c, &ModelParams::default()).unwrap();
     // Different seeds are different cache entries.
     let other = SynthSpec { seed: 2, ..spec };
-    assert_ne!(synth::cache_file_name(&other, Some(Quant::Q8_0)), synth::cache_file_name(&tiny_spec(), Some(Quant::Q8_0)));
+    assert_ne!(
+        synth::cache_file_name(&other, Some(Quant::Q8_0)),
+        synth::cache_file_name(&tiny_spec(), Some(Quant::Q8_0))
+    );
 }
 
 #[test]

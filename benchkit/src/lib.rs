@@ -16,8 +16,8 @@
 //! ```
 
 pub mod backend;
-pub mod bench;
 pub mod batch;
+pub mod bench;
 pub mod build_info;
 pub mod context;
 pub mod devices;
@@ -38,8 +38,9 @@ pub use batch::{Batch, BatchError};
 pub use build_info::BuildInfo;
 pub use context::{Context, ContextError, ContextParams, DecodeError, FlashAttn, PerfCounters, SeqError};
 pub use devices::{Device, DeviceType};
-pub use model::{TokenizeError, 
+pub use model::{
     DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,
+    TokenizeError,
 };
 pub use system::SystemInfo;
 pub use threadpool::{CpuMask, Priority, ThreadPool, ThreadPoolError, ThreadPoolParams};

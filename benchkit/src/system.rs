@@ -36,10 +36,7 @@ pub fn n_cpus_configured() -> usize {
     // "0-3" or "0,2-5"
     read("/sys/devices/system/cpu/possible")
         .and_then(|s| {
-            s.split(',')
-                .filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok())
-                .max()
-                .map(|m| m + 1)
+            s.split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok()).max().map(|m| m + 1)
         })
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
@@ -82,7 +79,10 @@ impl SystemInfo {
     pub fn collect() -> Self {
         let devices = crate::devices::list();
         let cpu_from_proc = read("/proc/cpuinfo").and_then(|s| {
-            s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
         });
         let cpu_info = devices
             .iter()

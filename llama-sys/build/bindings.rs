@@ -29,7 +29,5 @@ pub fn generate(built: &Built, out_dir: &Path) {
              fix: sudo apt-get install -y libclang-dev   (or set LIBCLANG_PATH to the directory holding libclang.so)\n\n"
         ),
     };
-    bindings
-        .write_to_file(out_dir.join("bindings.rs"))
-        .expect("llama-sys: cannot write bindings.rs");
+    bindings.write_to_file(out_dir.join("bindings.rs")).expect("llama-sys: cannot write bindings.rs");
 }

@@ -43,8 +43,7 @@ pub fn build(src: &Source, features: &Selection, amx: &Decision) -> Built {
     }
     let prefix = cfg.build();
 
-    let lib_dirs: Vec<PathBuf> =
-        ["lib", "lib64"].iter().map(|d| prefix.join(d)).filter(|d| d.is_dir()).collect();
+    let lib_dirs: Vec<PathBuf> = ["lib", "lib64"].iter().map(|d| prefix.join(d)).filter(|d| d.is_dir()).collect();
     let include_dirs = vec![prefix.join("include")];
     let cache = read_cache(&prefix.join("build/CMakeCache.txt"));
     let compiler = compiler_id(&prefix.join("build/CMakeFiles"));

@@ -84,8 +84,7 @@ impl Selection {
 
     /// All CMake definitions, in the order they are applied (later wins).
     pub fn defines(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> =
-            FIXED.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut out: Vec<(String, String)> = FIXED.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         for f in FEATURES {
             let set = if self.has(f.name) { f.on } else { f.off };
             out.extend(set.iter().map(|(k, v)| (k.to_string(), v.to_string())));

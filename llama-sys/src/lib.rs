@@ -45,7 +45,10 @@ mod tests {
             (true, true) => &["works", "patched"],
         };
         assert!(expected.contains(&build_info::AMX_MODE), "{} ({})", build_info::AMX_MODE, build_info::AMX_REASON);
-        assert_eq!(build_info::AMX_FLAGS.is_empty(), build_info::AMX_MODE != "patched" && build_info::AMX_MODE != "disabled");
+        assert_eq!(
+            build_info::AMX_FLAGS.is_empty(),
+            build_info::AMX_MODE != "patched" && build_info::AMX_MODE != "disabled"
+        );
     }
 
     /// scripts/check-llama-cpp-dir.sh builds with `LLAMA_CPP_DIR` and states what build info

@@ -211,7 +211,8 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>, stats: &Stats) ->
 /// The unsigned integer after `key` (e.g. `"max_tokens":`) in a compact JSON body.
 fn json_u64(body: &[u8], key: &[u8]) -> Option<u64> {
     let at = find(body, key)? + key.len();
-    let digits: Vec<u8> = body[at..].iter().copied().skip_while(|c| *c == b' ').take_while(u8::is_ascii_digit).collect();
+    let digits: Vec<u8> =
+        body[at..].iter().copied().skip_while(|c| *c == b' ').take_while(u8::is_ascii_digit).collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
@@ -229,9 +230,13 @@ fn event(out: &mut Vec<u8>, json: &str, crlf: bool) {
 fn content_json(chat: bool, text: &str, finish: bool) -> String {
     let fr = if finish { "\"length\"" } else { "null" };
     if chat {
-        format!(r#"{{"id":"x","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":{fr}}}]}}"#)
+        format!(
+            r#"{{"id":"x","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":{fr}}}]}}"#
+        )
     } else {
-        format!(r#"{{"id":"x","object":"text_completion","choices":[{{"index":0,"text":"{text}","finish_reason":{fr}}}]}}"#)
+        format!(
+            r#"{{"id":"x","object":"text_completion","choices":[{{"index":0,"text":"{text}","finish_reason":{fr}}}]}}"#
+        )
     }
 }
 
@@ -240,7 +245,8 @@ const ROLE_JSON: &str = r#"{"id":"x","object":"chat.completion.chunk","choices":
 const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
 
 async fn plain(sock: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
-    let r = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    let r =
+        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
     sock.write_all(r.as_bytes()).await
 }
 
@@ -274,7 +280,8 @@ async fn serve(mut sock: TcpStream, stats: Arc<Stats>) {
             continue;
         }
         out.clear();
-        let keep = respond(&mut sock, &mut out, behaviour, chat, max_tokens, prompt_tokens, &stats).await.unwrap_or(false);
+        let keep =
+            respond(&mut sock, &mut out, behaviour, chat, max_tokens, prompt_tokens, &stats).await.unwrap_or(false);
         if behaviour == Behaviour::Normal {
             cached = Some((key, out.clone()));
         }
@@ -296,11 +303,21 @@ async fn respond(
 ) -> std::io::Result<bool> {
     match b {
         Behaviour::Http500 => {
-            plain(sock, "500 Internal Server Error", r#"{"error":{"code":500,"message":"mock internal error","type":"server_error"}}"#).await?;
+            plain(
+                sock,
+                "500 Internal Server Error",
+                r#"{"error":{"code":500,"message":"mock internal error","type":"server_error"}}"#,
+            )
+            .await?;
             return Ok(true);
         }
         Behaviour::Http429 => {
-            plain(sock, "429 Too Many Requests", r#"{"error":{"code":429,"message":"rate limited","type":"rate_limit_error"}}"#).await?;
+            plain(
+                sock,
+                "429 Too Many Requests",
+                r#"{"error":{"code":429,"message":"rate limited","type":"rate_limit_error"}}"#,
+            )
+            .await?;
             return Ok(true);
         }
         Behaviour::ContextExceeded => {
@@ -316,8 +333,13 @@ async fn respond(
         event(out, ROLE_JSON, crlf);
     }
     match b {
-        Behaviour::RoleDelay | Behaviour::TokenDelay | Behaviour::SplitCrlf | Behaviour::Stall | Behaviour::Drop
-        | Behaviour::Malformed | Behaviour::ErrorEvent => {
+        Behaviour::RoleDelay
+        | Behaviour::TokenDelay
+        | Behaviour::SplitCrlf
+        | Behaviour::Stall
+        | Behaviour::Drop
+        | Behaviour::Malformed
+        | Behaviour::ErrorEvent => {
             sock.write_all(out).await?;
             out.clear();
         }

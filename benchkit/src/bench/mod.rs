@@ -17,23 +17,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod output;
 mod measure;
+pub mod output;
 mod params;
 mod record;
 #[cfg(test)]
 mod record_fields_tests;
 mod runner;
-mod syntax;
 mod supervised;
+mod syntax;
 
 pub use measure::Measurer;
 pub use params::{parse_int_list, parse_u32_list, Grid, ParamError, Point, RunSettings, Test};
 pub use record::{field_type, BenchRecord, FieldType, Status, LLAMA_BENCH_FIELDS};
 pub use runner::{BenchError, Progress, Sweep};
+pub(crate) use supervised::run_job;
+pub use supervised::SupervisedSweep;
 pub use syntax::{
     parse_bool_list, parse_device_lists, parse_fit_ctx, parse_fit_targets, parse_lazy_modes, parse_load_modes,
     parse_numa, parse_tensor_overrides,
 };
-pub use supervised::SupervisedSweep;
-pub(crate) use supervised::run_job;

@@ -72,7 +72,8 @@ impl OutputFormat {
 impl std::str::FromStr for OutputFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OutputFormat::from_name(s).ok_or_else(|| format!("unknown output format {s:?}: expected md, csv, json, jsonl or sql"))
+        OutputFormat::from_name(s)
+            .ok_or_else(|| format!("unknown output format {s:?}: expected md, csv, json, jsonl or sql"))
     }
 }
 
@@ -799,7 +800,11 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], LLAMA_BENCH_CSV_HEADER);
         assert_eq!(lines[0], LLAMA_BENCH_FIELDS.join(","));
-        assert!(lines[1].starts_with("\"abc1234\",\"6543\",\"AMD EPYC \"\"Genoa\"\" 9654 'x'\",\"\",\"CPU\","), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("\"abc1234\",\"6543\",\"AMD EPYC \"\"Genoa\"\" 9654 'x'\",\"\",\"CPU\","),
+            "{}",
+            lines[1]
+        );
         for line in &lines[1..] {
             let vals = csv_split(line);
             assert_eq!(vals.len(), LLAMA_BENCH_FIELDS.len(), "{line}");
@@ -835,7 +840,8 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
             .collect();
         assert_eq!(keys, expected);
         // Every field of the record is there (fails when BenchRecord gains a field not written).
-        let serde_keys: BTreeSet<String> = serde_json::to_value(&rs[0]).unwrap().as_object().unwrap().keys().cloned().collect();
+        let serde_keys: BTreeSet<String> =
+            serde_json::to_value(&rs[0]).unwrap().as_object().unwrap().keys().cloned().collect();
         let our_keys: BTreeSet<String> = arr[0].as_object().unwrap().keys().cloned().collect();
         assert_eq!(our_keys, serde_keys);
         // Types.
@@ -902,13 +908,17 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         let sql = dir.path().join("bench.sql");
         std::fs::write(&sql, to_string(&records(), OutputFormat::Sql)).unwrap();
         let text = std::fs::read_to_string(&sql).unwrap();
-        assert!(text.starts_with("CREATE TABLE IF NOT EXISTS llama_bench (\n  build_commit TEXT,\n  build_number INTEGER,\n"));
-        assert!(text.contains("\n  avg_ts REAL,\n  stddev_ts REAL\n);\n\nINSERT INTO llama_bench (build_commit, build_number, "));
+        assert!(text
+            .starts_with("CREATE TABLE IF NOT EXISTS llama_bench (\n  build_commit TEXT,\n  build_number INTEGER,\n"));
+        assert!(text.contains(
+            "\n  avg_ts REAL,\n  stddev_ts REAL\n);\n\nINSERT INTO llama_bench (build_commit, build_number, "
+        ));
         let db = dir.path().join("bench.db");
         let sqlite = |args: &[&str]| {
-            let out = std::process::Command::new("sqlite3").arg(&db).args(args).output().unwrap_or_else(|e| {
-                panic!("the sqlite3 CLI is needed for this test (apt-get install sqlite3): {e}")
-            });
+            let out =
+                std::process::Command::new("sqlite3").arg(&db).args(args).output().unwrap_or_else(|e| {
+                    panic!("the sqlite3 CLI is needed for this test (apt-get install sqlite3): {e}")
+                });
             assert!(out.status.success(), "sqlite3 failed: {}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8(out.stdout).unwrap().trim().to_string()
         };
@@ -916,9 +926,14 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         // Loading twice adds rows to the existing table, as with llama-bench.
         sqlite(&[&format!(".read {}", sql.display())]);
         assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench"]), "6");
-        assert!(text.contains("\n-- benchkit: tg128 (") && text.contains(") failed: context | too \"large\" for this\n"), "{text}");
+        assert!(
+            text.contains("\n-- benchkit: tg128 (") && text.contains(") failed: context | too \"large\" for this\n"),
+            "{text}"
+        );
         assert_eq!(
-            sqlite(&["SELECT cpu_info, n_prompt, typeof(avg_ts), typeof(n_batch) FROM llama_bench WHERE n_gen = 0 LIMIT 1"]),
+            sqlite(&[
+                "SELECT cpu_info, n_prompt, typeof(avg_ts), typeof(n_batch) FROM llama_bench WHERE n_gen = 0 LIMIT 1"
+            ]),
             "AMD EPYC \"Genoa\" 9654 'x'|512|real|integer"
         );
         assert_eq!(sqlite(&["SELECT count(*) FROM llama_bench WHERE avg_ts = 0"]), "0");
@@ -991,10 +1006,7 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         let row = to_string(&[big], OutputFormat::Md);
         assert!(row.contains("|   3.73 GiB |   270.00 M |"), "{row}");
         // Default columns without records: the plain CPU table.
-        assert_eq!(
-            MdColumns::default().fields(),
-            ["model", "size", "params", "backend", "n_threads", "test", "t/s"]
-        );
+        assert_eq!(MdColumns::default().fields(), ["model", "size", "params", "backend", "n_threads", "test", "t/s"]);
     }
 
     #[test]

@@ -5,8 +5,8 @@ use super::record::{BenchRecord, Status};
 use crate::batch::Batch;
 use crate::context::{Context, ContextParams, FlashAttn};
 use crate::model::{Model, ModelParams};
-use crate::threadpool::{ThreadPool, ThreadPoolParams};
 use crate::supervise::Phase;
+use crate::threadpool::{ThreadPool, ThreadPoolParams};
 use crate::{Backend, BuildInfo, SystemInfo};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -185,7 +185,13 @@ impl<'a> Sweep<'a> {
         result
     }
 
-    fn measure(&mut self, index: usize, point: &Point, model: &Model, record: &mut BenchRecord) -> Result<(), BenchError> {
+    fn measure(
+        &mut self,
+        index: usize,
+        point: &Point,
+        model: &Model,
+        record: &mut BenchRecord,
+    ) -> Result<(), BenchError> {
         let settings = self.settings.clone();
         let mut rng = ChaCha8Rng::seed_from_u64(settings.seed ^ index as u64);
         fill_model_fields(record, model);
@@ -264,79 +270,79 @@ impl<'a> Sweep<'a> {
 
 /// The record of `point` before measurement: parameters filled, no results.
 pub(crate) fn new_record(point: &Point, settings: &RunSettings, build: &BuildInfo, system: &SystemInfo) -> BenchRecord {
-        let mp = &point.model_params;
-        let fa = match point.flash_attn {
-            FlashAttn::Auto => -1,
-            FlashAttn::Off => 0,
-            FlashAttn::On => 1,
-        };
-        let max_nz = mp.tensor_split.iter().rposition(|v| *v > 0.0).unwrap_or(0);
-        let tensor_split = if mp.tensor_split.is_empty() {
-            "0.00".to_string()
-        } else {
-            mp.tensor_split[..=max_nz].iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join("/")
-        };
-        BenchRecord {
-            build_commit: build.build_commit.clone(),
-            build_number: build.build_number,
-            cpu_info: system.cpu_info.clone(),
-            gpu_info: system.gpu_info.clone(),
-            backends: build.backends_csv(),
-            model_filename: point.model.display().to_string(),
-            model_type: String::new(),
-            model_size: 0,
-            model_n_params: 0,
-            n_batch: point.n_batch,
-            n_ubatch: point.n_ubatch,
-            n_threads: point.n_threads,
-            cpu_mask: point.cpu_mask.as_ref().map_or_else(|| "0x0".to_string(), |m| m.to_hex()),
-            cpu_strict: point.cpu_strict,
-            poll: point.poll,
-            type_k: point.type_k.name().to_string(),
-            type_v: point.type_v.name().to_string(),
-            n_gpu_layers: mp.n_gpu_layers,
-            n_cpu_moe: i32::try_from(mp.n_cpu_moe).unwrap_or(i32::MAX),
-            split_mode: mp.split_mode.name().to_string(),
-            main_gpu: mp.main_gpu,
-            no_kv_offload: point.no_kv_offload,
-            flash_attn: fa,
-            devices: mp.devices.to_string(),
-            tensor_split,
-            tensor_buft_overrides: crate::model::TensorBuftOverride::list_name(&mp.tensor_buft_overrides),
-            load_mode: mp.load_mode.name().into(),
-            lazy_mode: mp.lazy_mode.name().into(),
-            embeddings: point.embeddings,
-            no_op_offload: i32::from(point.no_op_offload),
-            no_host: mp.no_host,
-            repack: mp.repack,
-            fit_target: i64::try_from(mp.fit_target_mib).unwrap_or(i64::MAX),
-            fit_min_ctx: i64::from(mp.fit_min_ctx),
-            n_prompt: point.test.n_prompt,
-            n_gen: point.test.n_gen,
-            n_depth: point.test.n_depth,
-            test_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            avg_ns: 0,
-            stddev_ns: 0,
-            avg_ts: 0.0,
-            stddev_ts: 0.0,
-            samples_ns: Vec::new(),
-            samples_ts: Vec::new(),
-            status: Status::Ok,
-            error: None,
-            crash: None,
-            test: point.test.name(),
-            repetitions: settings.repetitions,
-            warmup: !settings.no_warmup,
-            prio: settings.priority.level(),
-            n_ctx: point.n_ctx(),
-            seed: settings.seed,
-            model_file_bytes: 0,
-            model_arch: String::new(),
-            build: build.clone(),
-            system: system.clone(),
-            benchkit_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
+    let mp = &point.model_params;
+    let fa = match point.flash_attn {
+        FlashAttn::Auto => -1,
+        FlashAttn::Off => 0,
+        FlashAttn::On => 1,
+    };
+    let max_nz = mp.tensor_split.iter().rposition(|v| *v > 0.0).unwrap_or(0);
+    let tensor_split = if mp.tensor_split.is_empty() {
+        "0.00".to_string()
+    } else {
+        mp.tensor_split[..=max_nz].iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join("/")
+    };
+    BenchRecord {
+        build_commit: build.build_commit.clone(),
+        build_number: build.build_number,
+        cpu_info: system.cpu_info.clone(),
+        gpu_info: system.gpu_info.clone(),
+        backends: build.backends_csv(),
+        model_filename: point.model.display().to_string(),
+        model_type: String::new(),
+        model_size: 0,
+        model_n_params: 0,
+        n_batch: point.n_batch,
+        n_ubatch: point.n_ubatch,
+        n_threads: point.n_threads,
+        cpu_mask: point.cpu_mask.as_ref().map_or_else(|| "0x0".to_string(), |m| m.to_hex()),
+        cpu_strict: point.cpu_strict,
+        poll: point.poll,
+        type_k: point.type_k.name().to_string(),
+        type_v: point.type_v.name().to_string(),
+        n_gpu_layers: mp.n_gpu_layers,
+        n_cpu_moe: i32::try_from(mp.n_cpu_moe).unwrap_or(i32::MAX),
+        split_mode: mp.split_mode.name().to_string(),
+        main_gpu: mp.main_gpu,
+        no_kv_offload: point.no_kv_offload,
+        flash_attn: fa,
+        devices: mp.devices.to_string(),
+        tensor_split,
+        tensor_buft_overrides: crate::model::TensorBuftOverride::list_name(&mp.tensor_buft_overrides),
+        load_mode: mp.load_mode.name().into(),
+        lazy_mode: mp.lazy_mode.name().into(),
+        embeddings: point.embeddings,
+        no_op_offload: i32::from(point.no_op_offload),
+        no_host: mp.no_host,
+        repack: mp.repack,
+        fit_target: i64::try_from(mp.fit_target_mib).unwrap_or(i64::MAX),
+        fit_min_ctx: i64::from(mp.fit_min_ctx),
+        n_prompt: point.test.n_prompt,
+        n_gen: point.test.n_gen,
+        n_depth: point.test.n_depth,
+        test_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        avg_ns: 0,
+        stddev_ns: 0,
+        avg_ts: 0.0,
+        stddev_ts: 0.0,
+        samples_ns: Vec::new(),
+        samples_ts: Vec::new(),
+        status: Status::Ok,
+        error: None,
+        crash: None,
+        test: point.test.name(),
+        repetitions: settings.repetitions,
+        warmup: !settings.no_warmup,
+        prio: settings.priority.level(),
+        n_ctx: point.n_ctx(),
+        seed: settings.seed,
+        model_file_bytes: 0,
+        model_arch: String::new(),
+        build: build.clone(),
+        system: system.clone(),
+        benchkit_version: env!("CARGO_PKG_VERSION").to_string(),
     }
+}
 
 impl Iterator for Sweep<'_> {
     type Item = BenchRecord;
@@ -438,7 +444,12 @@ pub(crate) fn run_prompt(
 /// `n_gen` single-token decodes, synchronised after each (llama-bench).
 // Never inlined: scripts/fidelity_callgrind.py restricts callgrind to this function.
 #[inline(never)]
-pub(crate) fn run_gen(ctx: &mut Context<'_>, batch: &mut Batch, n_gen: u32, rng: &mut ChaCha8Rng) -> Result<(), BenchError> {
+pub(crate) fn run_gen(
+    ctx: &mut Context<'_>,
+    batch: &mut Batch,
+    n_gen: u32,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), BenchError> {
     let model = ctx.model();
     let n_vocab = model.info().n_vocab as i32;
     let mut tok = if model.add_bos() { model.token_bos() } else { rng.random_range(0..n_vocab) };

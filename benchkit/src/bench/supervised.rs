@@ -188,7 +188,9 @@ impl Iterator for SupervisedSweep<'_> {
                 Event::End(ending) => {
                     self.worker = None;
                     match ending {
-                        Ending::TimedOut { index, report } => return Some(self.ended(index, Status::Timeout, None, report)),
+                        Ending::TimedOut { index, report } => {
+                            return Some(self.ended(index, Status::Timeout, None, report))
+                        }
                         Ending::Crashed { index, error, report } => {
                             // Between points (or before the first), the next point is the one lost.
                             match index.or((self.next < end).then_some(self.next)) {
@@ -215,7 +217,12 @@ impl Iterator for SupervisedSweep<'_> {
 
 /// The worker side of [`Job::Bench`]: measures the points in-process and reports each phase
 /// and record.
-pub(crate) fn run_job(points: Vec<(usize, Point)>, total: usize, settings: RunSettings, emit: &Emitter) -> Result<(), String> {
+pub(crate) fn run_job(
+    points: Vec<(usize, Point)>,
+    total: usize,
+    settings: RunSettings,
+    emit: &Emitter,
+) -> Result<(), String> {
     let backend = Backend::init().map_err(|e| e.to_string())?;
     backend.init_numa(settings.numa);
     let (indices, points): (Vec<usize>, Vec<Point>) = points.into_iter().unzip();

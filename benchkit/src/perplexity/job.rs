@@ -93,7 +93,9 @@ impl PerplexityJob {
     ) -> Result<PerplexityOutput, PerplexityError> {
         self.params.layout()?;
         let text = match &self.task {
-            PerplexityTask::Perplexity { text } | PerplexityTask::SaveKlBase { text, .. } => Some(Text::from_file(text)?),
+            PerplexityTask::Perplexity { text } | PerplexityTask::SaveKlBase { text, .. } => {
+                Some(Text::from_file(text)?)
+            }
             PerplexityTask::KlDivergence { .. } => None,
         };
         let model = Model::load(backend, &self.model, &self.model_params)?;

@@ -76,7 +76,11 @@ impl KlBaseHeader {
         let file = File::open(&path).map_err(io)?;
         let file_bytes = file.metadata().map_err(io)?.len();
         let mut r = BufReader::with_capacity(1 << 20, file);
-        let truncated = |expected: u64| PerplexityError::KlTruncated { path: path.clone(), expected_bytes: expected, actual_bytes: file_bytes };
+        let truncated = |expected: u64| PerplexityError::KlTruncated {
+            path: path.clone(),
+            expected_bytes: expected,
+            actual_bytes: file_bytes,
+        };
         let mut magic = [0u8; 8];
         if file_bytes < 8 || r.read_exact(&mut magic).is_err() || &magic != MAGIC {
             return Err(PerplexityError::NotAKlBase { path: path.clone() });
@@ -98,8 +102,14 @@ impl KlBaseHeader {
         if n_chunk < 1 {
             return Err(invalid(format!("n_chunk = {n_chunk}")));
         }
-        let mut header =
-            KlBaseHeader { path: path.clone(), n_ctx: n_ctx as u32, n_vocab: n_vocab as u32, n_chunk: n_chunk as u32, file_bytes, tokens: Vec::new() };
+        let mut header = KlBaseHeader {
+            path: path.clone(),
+            n_ctx: n_ctx as u32,
+            n_vocab: n_vocab as u32,
+            n_chunk: n_chunk as u32,
+            file_bytes,
+            tokens: Vec::new(),
+        };
         let expected = header.expected_bytes();
         if file_bytes < expected {
             return Err(truncated(expected));
@@ -122,7 +132,13 @@ impl KlBaseHeader {
 }
 
 /// Reads the records of one chunk.
-pub(crate) fn read_chunk(r: &mut impl Read, n_rows: usize, nv: usize, path: &Path, out: &mut Vec<u16>) -> Result<(), PerplexityError> {
+pub(crate) fn read_chunk(
+    r: &mut impl Read,
+    n_rows: usize,
+    nv: usize,
+    path: &Path,
+    out: &mut Vec<u16>,
+) -> Result<(), PerplexityError> {
     let mut bytes = vec![0u8; n_rows * nv * 2];
     r.read_exact(&mut bytes).map_err(|source| PerplexityError::Io { path: path.to_path_buf(), source })?;
     out.clear();
@@ -137,7 +153,13 @@ pub(crate) struct KlBaseWriter {
 }
 
 impl KlBaseWriter {
-    pub fn create(path: &Path, n_ctx: u32, n_vocab: u32, n_chunk: u32, tokens: &[i32]) -> Result<Self, PerplexityError> {
+    pub fn create(
+        path: &Path,
+        n_ctx: u32,
+        n_vocab: u32,
+        n_chunk: u32,
+        tokens: &[i32],
+    ) -> Result<Self, PerplexityError> {
         let io = |source| PerplexityError::Io { path: path.to_path_buf(), source };
         let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
         let mut head = Vec::with_capacity(20 + tokens.len() * 4);

@@ -49,11 +49,11 @@ use crate::{
 use klfile::KlBaseWriter;
 use rayon::prelude::*;
 use score::KlRow;
+use stats::KlSums;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use stats::KlSums;
 
 /// Errors from perplexity and KL-divergence runs.
 #[derive(Debug, thiserror::Error)]
@@ -527,14 +527,26 @@ pub fn kl_divergence_in(
     run_kl(ctx, header, reader, params, progress)
 }
 
-fn open_base(model: &Model, path: &Path, params: &PerplexityParams) -> Result<(KlBaseHeader, BufReader<File>), PerplexityError> {
+fn open_base(
+    model: &Model,
+    path: &Path,
+    params: &PerplexityParams,
+) -> Result<(KlBaseHeader, BufReader<File>), PerplexityError> {
     let (header, reader) = KlBaseHeader::read(path)?;
     let n_vocab = model.info().n_vocab;
     if header.n_vocab != n_vocab {
-        return Err(PerplexityError::KlVocabMismatch { path: path.to_path_buf(), file: header.n_vocab, model: n_vocab });
+        return Err(PerplexityError::KlVocabMismatch {
+            path: path.to_path_buf(),
+            file: header.n_vocab,
+            model: n_vocab,
+        });
     }
     if header.n_ctx != params.n_ctx {
-        return Err(PerplexityError::KlContextMismatch { path: path.to_path_buf(), file: header.n_ctx, requested: params.n_ctx });
+        return Err(PerplexityError::KlContextMismatch {
+            path: path.to_path_buf(),
+            file: header.n_ctx,
+            requested: params.n_ctx,
+        });
     }
     Ok((header, reader))
 }
@@ -696,10 +708,12 @@ fn eval_loop(
     };
     let pool = match scoring_threads {
         0 => None,
-        n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| PerplexityError::InvalidParam {
-            name: "scoring_threads",
-            reason: e.to_string(),
-        })?),
+        n => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| PerplexityError::InvalidParam { name: "scoring_threads", reason: e.to_string() })?,
+        ),
     };
     let shared = Shared { tokens, n_ctx, first, n_rows, n_vocab, pool: pool.as_ref() };
     let mut batch = crate::Batch::new(n_batch.min(n_seq * n_ctx), 1)?;
@@ -937,20 +951,27 @@ fn run_kl(
     let mut chunks = Vec::with_capacity(n_chunk);
     let mode = Mode::Kl { reader, path: header.path.clone(), base: Vec::new() };
     let start = Instant::now();
-    let out = eval_loop(ctx, &header.tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
-        let Scored::Kl(per_seq) = scored else { unreachable!("KL mode scores KL rows") };
-        for (seq, rows) in per_seq.iter().enumerate() {
-            for r in rows {
-                sums.add(r);
-                kld_values.push(r.kld as f32);
-                p_diff_values.push(r.p_diff);
+    let out =
+        eval_loop(ctx, &header.tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
+            let Scored::Kl(per_seq) = scored else { unreachable!("KL mode scores KL rows") };
+            for (seq, rows) in per_seq.iter().enumerate() {
+                for r in rows {
+                    sums.add(r);
+                    kld_values.push(r.kld as f32);
+                    p_diff_values.push(r.p_diff);
+                }
+                let c = KlChunkResult {
+                    chunk: first_chunk + seq + 1,
+                    n_chunk,
+                    running: sums.running(),
+                    count: sums.count,
+                    elapsed_s,
+                };
+                progress(&c);
+                chunks.push(c);
             }
-            let c = KlChunkResult { chunk: first_chunk + seq + 1, n_chunk, running: sums.running(), count: sums.count, elapsed_s };
-            progress(&c);
-            chunks.push(c);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     let (kld, kld_unc) = stats::mean_and_uncertainty(sums.sum_kld, sums.sum_kld2, sums.count);
     let (p_diff, p_diff_unc) = stats::mean_and_uncertainty(sums.sum_p_diff, sums.sum_p_diff2, sums.count);
     let running = sums.running();

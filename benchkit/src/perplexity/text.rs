@@ -47,7 +47,8 @@ impl Text {
         if content.ends_with('\n') {
             content.pop();
         }
-        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        let name =
+            path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
         if content.is_empty() {
             return Err(PerplexityError::EmptyText { name });
         }

@@ -364,9 +364,7 @@ mod timerfd {
             match guard.try_io(|inner| {
                 let mut expirations = 0u64;
                 // SAFETY: reads 8 bytes into a live u64 from an open descriptor.
-                let n = unsafe {
-                    libc::read(inner.get_ref().as_raw_fd(), (&mut expirations as *mut u64).cast(), 8)
-                };
+                let n = unsafe { libc::read(inner.get_ref().as_raw_fd(), (&mut expirations as *mut u64).cast(), 8) };
                 if n == 8 {
                     Ok(())
                 } else {
@@ -401,7 +399,8 @@ mod tests {
     #[test]
     fn contiguous_groups_follow_ups_only() {
         let list = vec![req(0, "a", 0), req(1, "a", 1), req(2, "b", 0), req(3, "a", 2), req(4, "b", 0)];
-        let groups: Vec<Vec<u64>> = Contiguous(list.into_iter().peekable()).map(|g| g.iter().map(|r| r.id).collect()).collect();
+        let groups: Vec<Vec<u64>> =
+            Contiguous(list.into_iter().peekable()).map(|g| g.iter().map(|r| r.id).collect()).collect();
         // "a" turn 2 does not follow its conversation: it stands alone; a second turn 0 of
         // "b" starts a new group.
         assert_eq!(groups, vec![vec![0, 1], vec![2], vec![3], vec![4]]);

@@ -253,7 +253,12 @@ impl<'m> Engine<'m> {
             Some(Failure::Other { detail: "empty prompt".into() })
         } else if needed > self.ctx_per_slot {
             Some(Failure::ContextExceeded {
-                detail: format!("prompt {} + output {} tokens exceed the slot context {}", prompt.len(), job.request.output_len, self.ctx_per_slot),
+                detail: format!(
+                    "prompt {} + output {} tokens exceed the slot context {}",
+                    prompt.len(),
+                    job.request.output_len,
+                    self.ctx_per_slot
+                ),
             })
         } else if prompt.iter().any(|&t| t < 0 || t >= n_vocab) {
             Some(Failure::Other { detail: "prompt token outside the vocabulary".into() })
@@ -272,7 +277,17 @@ impl<'m> Engine<'m> {
         let mut record = failed(&job.request, job.sent_ns, Failure::Other { detail: String::new() });
         record.failure = None;
         record.input_tokens = prompt.len() as u32;
-        self.slots[seq] = Some(Active { job, seq: seq as i32, prompt, prefilled: 0, generated: 0, next: 0, last_token_ns: 0, record, text: Vec::new() });
+        self.slots[seq] = Some(Active {
+            job,
+            seq: seq as i32,
+            prompt,
+            prefilled: 0,
+            generated: 0,
+            next: 0,
+            last_token_ns: 0,
+            record,
+            text: Vec::new(),
+        });
     }
 
     fn run(mut self, rx: mpsc::Receiver<Job>) {

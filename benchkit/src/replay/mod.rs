@@ -10,6 +10,6 @@ mod types;
 pub mod workload;
 
 pub use driver::{drive, drive_iter, DriveOptions, DriveStats};
-pub(crate) use supervised::run_job;
 pub use supervised::replay_inproc_supervised;
+pub(crate) use supervised::run_job;
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

@@ -35,7 +35,12 @@ pub fn replay_inproc_supervised(
 }
 
 /// The worker side of [`Job::Replay`].
-pub(crate) fn run_job(config: InprocConfig, requests: Vec<Request>, options: DriveOptions, emit: &Emitter) -> Result<(), String> {
+pub(crate) fn run_job(
+    config: InprocConfig,
+    requests: Vec<Request>,
+    options: DriveOptions,
+    emit: &Emitter,
+) -> Result<(), String> {
     emit.phase(0, Phase::Start);
     let backend = Backend::init().map_err(|e| e.to_string())?;
     emit.phase(0, Phase::Load);

@@ -39,8 +39,8 @@ pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
 pub use single::{run_single, TrialError};
 pub use trial::{CrashReport, Ending, Event, Trial, TrialOptions, WorkerCommand};
-pub(crate) use worker::Emitter;
 pub use worker::worker_entry;
+pub(crate) use worker::Emitter;
 
 /// Set in the environment of every worker process.
 pub const WORKER_ENV: &str = "BENCHKIT_WORKER";
@@ -75,7 +75,9 @@ pub enum SuperviseError {
     #[error("refusing to start a worker from inside a worker ({WORKER_ENV} is set): call worker_entry() before anything else in main")]
     Recursive,
     /// The worker spoke a different protocol version (another benchkit build).
-    #[error("worker protocol version {got}, expected {PROTOCOL_VERSION}: the worker executable is another benchkit build")]
+    #[error(
+        "worker protocol version {got}, expected {PROTOCOL_VERSION}: the worker executable is another benchkit build"
+    )]
     Protocol {
         /// What the worker said.
         got: u32,

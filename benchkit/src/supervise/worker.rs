@@ -2,9 +2,9 @@
 
 use super::protocol::{unix_ns_now, Job, Phase, WorkerMsg, PROTOCOL_VERSION};
 use super::WORKER_ENV;
+use std::ffi::{c_char, CStr};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::ffi::{c_char, CStr};
 use std::os::fd::FromRawFd;
 use std::sync::OnceLock;
 

@@ -67,7 +67,11 @@ pub fn cached_model_in(
         return Ok(out);
     }
     std::fs::create_dir_all(dir).map_err(|source| SynthError::Io { path: dir.to_path_buf(), source })?;
-    let unique = format!("{}.{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let unique = format!(
+        "{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    );
     match quant {
         None => {
             let tmp = dir.join(format!(".{}.{unique}.tmp", cache_file_name(spec, None)));

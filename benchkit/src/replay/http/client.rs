@@ -70,7 +70,11 @@ impl Origin {
             return Err("no host".to_string());
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let path: Uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+        let path: Uri = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
         let authority = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
         Ok(Self { url: url.to_string(), tls, host, port, authority, path })
     }
@@ -214,12 +218,16 @@ impl Client {
     async fn connect(&self) -> Result<Conn, TransportError> {
         let (host, port) = (self.origin.host.as_str(), self.origin.port);
         let io: Box<dyn Io> = match tokio::time::timeout(self.connect_timeout, async {
-            let tcp = TcpStream::connect((host, port)).await.map_err(|e| TransportError::new("connecting", &e, false))?;
+            let tcp =
+                TcpStream::connect((host, port)).await.map_err(|e| TransportError::new("connecting", &e, false))?;
             tcp.set_nodelay(true).map_err(|e| TransportError::new("setting TCP_NODELAY", &e, false))?;
             Ok::<Box<dyn Io>, TransportError>(match &self.tls {
                 None => Box::new(tcp),
                 Some((connector, name)) => Box::new(
-                    connector.connect(name.clone(), tcp).await.map_err(|e| TransportError::new("TLS handshake", &e, false))?,
+                    connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| TransportError::new("TLS handshake", &e, false))?,
                 ),
             })
         })

@@ -214,7 +214,12 @@ impl HttpTarget {
         let tls = if origin.tls { Some(tls_config(config.ca_file.as_deref())?) } else { None };
         let client = Client::new(
             origin,
-            ClientConfig { headers, connect_timeout: config.request_timeout, idle_timeout: Duration::from_secs(90), tls },
+            ClientConfig {
+                headers,
+                connect_timeout: config.request_timeout,
+                idle_timeout: Duration::from_secs(90),
+                tls,
+            },
         )
         .map_err(|detail| HttpError::Tls { detail })?;
         let slots = match config.max_connections {
@@ -375,12 +380,15 @@ async fn run(inner: &Inner, request: Request, start: Instant) -> RequestRecord {
         (Endpoint::ChatCompletions, true) => Err(Failure::Other {
             detail: "the chat endpoint needs text messages (this request only has token ids)".to_string(),
         }),
-        _ => body_bytes(config, &request).map(bytes::Bytes::from).map_err(|e| Failure::Other { detail: format!("encoding the request: {e}") }),
+        _ => body_bytes(config, &request)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Failure::Other { detail: format!("encoding the request: {e}") }),
     };
     let outcome = match body {
         Err(f) => Err(f),
         Ok(body) => {
-            match tokio::time::timeout(config.request_timeout, exchange(inner, body, &mut state, &mut sent_ns, start)).await
+            match tokio::time::timeout(config.request_timeout, exchange(inner, body, &mut state, &mut sent_ns, start))
+                .await
             {
                 Ok(r) => r,
                 // Everything arrived; only the end of the body did not.
@@ -442,7 +450,9 @@ async fn exchange(
 ) -> Result<(), Failure> {
     // Held until the body has been read: bounds the requests (connections) on the wire.
     let _slot = match &inner.slots {
-        Some(s) => Some(s.acquire().await.map_err(|_| Failure::Other { detail: "connection slots closed".to_string() })?),
+        Some(s) => {
+            Some(s.acquire().await.map_err(|_| Failure::Other { detail: "connection slots closed".to_string() })?)
+        }
         None => None,
     };
     *sent_ns = Some(ns_since(start));
@@ -555,7 +565,8 @@ mod tests {
         );
         c.endpoint = Endpoint::Completions;
         c.ignore_eos = false;
-        let v: serde_json::Value = serde_json::from_slice(&body_bytes(&c, &req(vec![], Some(vec![1, 2]))).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&body_bytes(&c, &req(vec![], Some(vec![1, 2]))).unwrap()).unwrap();
         assert_eq!(v["prompt"], serde_json::json!([1, 2]));
         assert!(v.get("ignore_eos").is_none());
         let two = vec![msg[0].clone(), ChatMessage { role: "assistant".into(), content: "c".into() }];
@@ -566,7 +577,10 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(endpoint_url("http://h:1", Endpoint::Completions).unwrap().url, "http://h:1/v1/completions");
-        assert_eq!(endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().url, "https://h/v1/chat/completions");
+        assert_eq!(
+            endpoint_url("https://h/v1", Endpoint::ChatCompletions).unwrap().url,
+            "https://h/v1/chat/completions"
+        );
         let v6 = endpoint_url("http://[::1]:8080/", Endpoint::Completions).unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 8080));
         assert_eq!(endpoint_url("https://example.org", Endpoint::Completions).unwrap().port, 443);

@@ -154,7 +154,9 @@ impl StreamState {
                 if event == b"error" {
                     return Err(classify_error_text(&lossy_excerpt(trimmed)));
                 }
-                return Err(Failure::Stream { detail: format!("invalid JSON in SSE data ({e}): {}", lossy_excerpt(trimmed)) });
+                return Err(Failure::Stream {
+                    detail: format!("invalid JSON in SSE data ({e}): {}", lossy_excerpt(trimmed)),
+                });
             }
         };
         if let Some(err) = chunk.error {
@@ -220,9 +222,16 @@ pub(crate) fn lossy_excerpt(bytes: &[u8]) -> String {
 /// `context_length_exceeded`).
 pub(crate) fn mentions_context_limit(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    ["exceed_context_size", "context_length_exceeded", "context length", "context size", "context window", "maximum context"]
-        .iter()
-        .any(|k| t.contains(k))
+    [
+        "exceed_context_size",
+        "context_length_exceeded",
+        "context length",
+        "context size",
+        "context window",
+        "maximum context",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
 }
 
 fn classify_error_text(text: &str) -> Failure {
@@ -305,7 +314,10 @@ mod tests {
         assert_eq!(s.on_event(b"", e, 1), Err(Failure::ServerError { message: "boom".into() }));
         let c = br#"{"error":{"code":400,"message":"the request exceeds the available context size","type":"exceed_context_size_error"}}"#;
         assert!(matches!(s.on_event(b"", c, 1), Err(Failure::ContextExceeded { .. })));
-        assert!(matches!(classify_status(400, b"This model's maximum context length is 4096 tokens"), Failure::ContextExceeded { .. }));
+        assert!(matches!(
+            classify_status(400, b"This model's maximum context length is 4096 tokens"),
+            Failure::ContextExceeded { .. }
+        ));
         assert_eq!(classify_status(500, b"x"), Failure::Http { status: 500, body: "x".into() });
         assert!(matches!(classify_non_sse(br#"{"error":"nope"}"#), Failure::ServerError { .. }));
     }

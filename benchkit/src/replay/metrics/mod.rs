@@ -116,7 +116,8 @@ struct Dist {
 
 impl Dist {
     fn new() -> Result<Self, MetricsError> {
-        let hist = Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| MetricsError::Histogram(format!("{e:?}")))?;
+        let hist =
+            Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).map_err(|e| MetricsError::Histogram(format!("{e:?}")))?;
         Ok(Self { hist, moments: Moments::default() })
     }
 

@@ -216,9 +216,7 @@ pub fn schedule(
         conversations.insert(r.conversation_id.clone(), (r.scheduled_ns, r.warmup));
     }
     let before = requests.len();
-    let max_ns = limit.max_duration.map_or(u64::MAX, |d| {
-        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-    });
+    let max_ns = limit.max_duration.map_or(u64::MAX, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let max_requests = limit.max_requests.unwrap_or(usize::MAX);
     let (mut index, mut kept, mut kept_arrivals) = (0usize, 0usize, 0usize);
     requests.retain(|r| {

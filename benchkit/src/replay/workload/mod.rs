@@ -33,11 +33,8 @@ mod synthetic;
 
 pub use arrival::{schedule, Arrival, ArrivalTimes, Limit, ScheduleInfo};
 pub use error::WorkloadError;
-pub use sample::{
-    chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter,
-};
+pub use sample::{chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter};
 pub use sharegpt::{
-    load_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV,
-    SHAREGPT_FILENAME,
+    load_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV, SHAREGPT_FILENAME,
 };
 pub use synthetic::{synthetic_requests, LengthDist, SyntheticConfig};

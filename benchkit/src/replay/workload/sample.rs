@@ -91,11 +91,7 @@ impl Default for SampleConfig {
 impl SampleConfig {
     /// vLLM's defaults with the given request count and seed.
     pub fn new(num_prompts: usize, seed: u64) -> Self {
-        Self {
-            num_prompts,
-            seed,
-            ..Self::default()
-        }
+        Self { num_prompts, seed, ..Self::default() }
     }
 }
 
@@ -164,19 +160,10 @@ enum Verdict {
     TooLong,
 }
 
-fn check(
-    config: &SampleConfig,
-    prompt_len: usize,
-    output_len: usize,
-    check_min_prompt: bool,
-) -> Verdict {
-    if (check_min_prompt && prompt_len < config.min_prompt_len)
-        || output_len < config.min_output_len
-    {
+fn check(config: &SampleConfig, prompt_len: usize, output_len: usize, check_min_prompt: bool) -> Verdict {
+    if (check_min_prompt && prompt_len < config.min_prompt_len) || output_len < config.min_output_len {
         Verdict::TooShort
-    } else if prompt_len > config.max_prompt_len
-        || prompt_len.saturating_add(output_len) > config.max_total_len
-    {
+    } else if prompt_len > config.max_prompt_len || prompt_len.saturating_add(output_len) > config.max_total_len {
         Verdict::TooLong
     } else {
         Verdict::Ok
@@ -200,18 +187,12 @@ struct Draft {
 fn multi_turn_shape(c: &Conversation) -> (usize, usize) {
     let roles: Vec<Option<&str>> = c.turns.iter().map(|t| chat_role(&t.from)).collect();
     let sys = roles.iter().take_while(|r| **r == Some("system")).count();
-    let pairs = roles[sys..]
-        .chunks_exact(2)
-        .take_while(|p| p[0] == Some("user") && p[1] == Some("assistant"))
-        .count();
+    let pairs = roles[sys..].chunks_exact(2).take_while(|p| p[0] == Some("user") && p[1] == Some("assistant")).count();
     (sys, pairs)
 }
 
 fn message(role: &str, content: &str) -> ChatMessage {
-    ChatMessage {
-        role: role.to_string(),
-        content: content.to_string(),
-    }
+    ChatMessage { role: role.to_string(), content: content.to_string() }
 }
 
 /// Samples a request workload from ShareGPT conversations.
@@ -256,10 +237,7 @@ pub fn sample_sharegpt<C: TokenCounter + ?Sized>(
     if let Some(fixed) = config.fixed_output_len {
         if fixed < config.min_output_len {
             return Err(WorkloadError::InvalidConfig {
-                detail: format!(
-                    "fixed_output_len {fixed} is below min_output_len {}",
-                    config.min_output_len
-                ),
+                detail: format!("fixed_output_len {fixed} is below min_output_len {}", config.min_output_len),
             });
         }
     }
@@ -286,11 +264,8 @@ pub fn sample_sharegpt<C: TokenCounter + ?Sized>(
         }
         considered += 1;
         let c = &conversations[idx];
-        let result = if config.multi_turn {
-            expand_multi_turn(c, counter, config)
-        } else {
-            single_turn(c, counter, config)
-        };
+        let result =
+            if config.multi_turn { expand_multi_turn(c, counter, config) } else { single_turn(c, counter, config) };
         match result {
             Ok(drafts) => picked.push((idx, drafts)),
             Err(Verdict::TooShort) => too_short += 1,
@@ -299,15 +274,9 @@ pub fn sample_sharegpt<C: TokenCounter + ?Sized>(
     }
     let filtered_out = too_short + too_long;
     if picked.is_empty() && config.num_prompts > 0 {
-        return Err(WorkloadError::NoEligibleRequests {
-            considered,
-            filtered_out,
-        });
+        return Err(WorkloadError::NoEligibleRequests { considered, filtered_out });
     }
-    let sampled_ids: Vec<String> = picked
-        .iter()
-        .map(|(i, _)| conversations[*i].id.clone())
-        .collect();
+    let sampled_ids: Vec<String> = picked.iter().map(|(i, _)| conversations[*i].id.clone()).collect();
     let unique = picked.len();
     let mut oversampled_count = 0;
     while picked.len() < config.num_prompts {
@@ -322,11 +291,7 @@ pub fn sample_sharegpt<C: TokenCounter + ?Sized>(
         let source = conversations[idx].id.as_str();
         let n = seen.entry(source).or_insert(0);
         *n += 1;
-        let conversation_id = if *n == 1 {
-            source.to_string()
-        } else {
-            format!("{source}#{n}")
-        };
+        let conversation_id = if *n == 1 { source.to_string() } else { format!("{source}#{n}") };
         for (turn, d) in drafts.into_iter().enumerate() {
             requests.push(Request {
                 id: requests.len() as u64,
@@ -368,11 +333,7 @@ fn single_turn<C: TokenCounter + ?Sized>(
         None => counter.count(&c.turns[1].value),
     };
     match check(config, prompt_len, output_len, true) {
-        Verdict::Ok => Ok(vec![Draft {
-            messages: vec![message("user", prompt)],
-            prompt_len,
-            output_len,
-        }]),
+        Verdict::Ok => Ok(vec![Draft { messages: vec![message("user", prompt)], prompt_len, output_len }]),
         v => Err(v),
     }
 }
@@ -406,11 +367,7 @@ fn expand_multi_turn<C: TokenCounter + ?Sized>(
             _ => break,
         }
         history.push(message("user", user));
-        drafts.push(Draft {
-            messages: history.clone(),
-            prompt_len,
-            output_len,
-        });
+        drafts.push(Draft { messages: history.clone(), prompt_len, output_len });
         history.push(message("assistant", reply));
         history_len = prompt_len + reply_len;
     }
@@ -425,28 +382,13 @@ mod tests {
     fn conv(id: &str, turns: &[(&str, &str)]) -> Conversation {
         Conversation {
             id: id.into(),
-            turns: turns
-                .iter()
-                .map(|(f, v)| Turn {
-                    from: (*f).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
+            turns: turns.iter().map(|(f, v)| Turn { from: (*f).into(), value: (*v).into() }).collect(),
         }
     }
 
     #[test]
     fn multi_turn_shape_rules() {
-        let c = conv(
-            "a",
-            &[
-                ("system", "s"),
-                ("human", "h"),
-                ("gpt", "g"),
-                ("human", "h2"),
-                ("human", "x"),
-            ],
-        );
+        let c = conv("a", &[("system", "s"), ("human", "h"), ("gpt", "g"), ("human", "h2"), ("human", "x")]);
         assert_eq!(multi_turn_shape(&c), (1, 1));
         let c = conv("b", &[("gpt", "g"), ("human", "h")]);
         assert_eq!(multi_turn_shape(&c), (0, 0));

