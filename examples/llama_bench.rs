@@ -456,8 +456,7 @@ fn run() -> anyhow::Result<()> {
         let sweep = Sweep::from_points(&backend, points, settings).on_progress(on_progress);
         (MdColumns::from_records(&sweep.planned_records()), Box::new(sweep))
     } else {
-        let mut opts = TrialOptions::default();
-        opts.timeout = args.timeout.map(std::time::Duration::from_secs_f64);
+        let opts = TrialOptions { timeout: args.timeout.map(std::time::Duration::from_secs_f64), ..Default::default() };
         let sweep = SupervisedSweep::from_points(points, settings, opts).on_progress(on_progress);
         (MdColumns::from_records(&sweep.planned_records()), Box::new(sweep))
     };

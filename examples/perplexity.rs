@@ -169,17 +169,13 @@ fn main() -> anyhow::Result<()> {
     let result = if args.in_process {
         job.run(&Backend::init()?, progress)?
     } else {
-        let mut opts = TrialOptions::default();
-        opts.timeout = args.timeout.map(std::time::Duration::from_secs_f64);
+        let opts = TrialOptions { timeout: args.timeout.map(std::time::Duration::from_secs_f64), ..Default::default() };
         job.run_supervised(&opts, progress)?
     };
     out.print("\n");
     match &result {
-        PerplexityOutput::KlDivergence(r) => {
-            if r.n_scored >= 100 {
-                out.print(&kl_report(r));
-            }
-        }
+        PerplexityOutput::KlDivergence(r) if r.n_scored >= 100 => out.print(&kl_report(r)),
+        PerplexityOutput::KlDivergence(_) => {}
         PerplexityOutput::Perplexity(r) => {
             eprintln!(
                 "perplexity: tokenization took {:.3} ms, {:.2} seconds per pass",

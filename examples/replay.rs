@@ -245,7 +245,7 @@ async fn run() -> anyhow::Result<()> {
     };
 
     let slo = a.goodput.as_deref().map(parse_slo).transpose()?.unwrap_or_default();
-    let mut agg = Aggregator::new(slo.clone());
+    let mut agg = Aggregator::new(slo);
     let mut writer = a.save_requests.as_ref().map(RecordWriter::create).transpose()?;
     let total = requests.len();
     let (mut done, mut failed) = (0usize, 0usize);

@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod batch;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod build_info;
 pub mod context;
@@ -24,8 +25,10 @@ pub mod devices;
 pub mod gguf;
 mod log;
 pub mod model;
+#[cfg(feature = "perplexity")]
 pub mod perplexity;
 pub mod quantize;
+#[cfg(feature = "replay")]
 pub mod replay;
 pub mod supervise;
 pub mod synth;

@@ -453,13 +453,12 @@ pub(crate) fn run_gen(
     let model = ctx.model();
     let n_vocab = model.info().n_vocab as i32;
     let mut tok = if model.add_bos() { model.token_bos() } else { rng.random_range(0..n_vocab) };
-    let mut pos = ctx_pos(ctx);
-    for _ in 0..n_gen {
+    let start = ctx_pos(ctx);
+    for pos in start..start + n_gen as i32 {
         batch.clear();
         batch.add(tok, pos, &[0], true)?;
         ctx.decode(batch)?;
         ctx.synchronize();
-        pos += 1;
         tok = rng.random_range(0..n_vocab);
     }
     Ok(())

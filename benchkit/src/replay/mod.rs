@@ -2,6 +2,7 @@
 //! batching, OpenAI-compatible HTTP servers) and serving metrics (TTFT, TPOT, ITL, E2E, goodput).
 
 mod driver;
+#[cfg(feature = "replay-http")]
 pub mod http;
 pub mod inproc;
 pub mod metrics;

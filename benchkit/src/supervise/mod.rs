@@ -29,12 +29,18 @@
 
 // The module example is about `main` itself: where worker_entry() goes.
 #![allow(clippy::needless_doctest_main)]
+// A build without any capability feature has supervision but no job to give it.
+#![cfg_attr(
+    not(any(feature = "bench", feature = "perplexity", feature = "replay")),
+    allow(dead_code, unused_imports, unreachable_code)
+)]
 
 mod protocol;
 mod single;
 mod trial;
 mod worker;
 
+#[cfg(feature = "bench")]
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
 pub use single::{run_single, TrialError};

@@ -1,6 +1,5 @@
 //! What supervisor and worker say to each other: a job in, JSON lines out.
 
-use crate::bench::{Point, RunSettings};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when [`Job`] or [`WorkerMsg`] change incompatibly.
@@ -11,6 +10,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[serde(tag = "job", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Job {
+    #[cfg(feature = "replay")]
     /// An in-process replay: the engine, the requests (already scheduled) and the driver's
     /// options.
     Replay {
@@ -22,16 +22,18 @@ pub enum Job {
         options: crate::replay::DriveOptions,
     },
     /// A perplexity, KL-base or KL-divergence run.
+    #[cfg(feature = "perplexity")]
     Perplexity(crate::perplexity::PerplexityJob),
     /// Bench grid points, measured in order in one process (models reused as llama-bench does).
+    #[cfg(feature = "bench")]
     Bench {
         /// `(index in the whole sweep, point)`: the index seeds the point's random tokens, so a
         /// point measures the same tokens whichever worker runs it.
-        points: Vec<(usize, Point)>,
+        points: Vec<(usize, crate::bench::Point)>,
         /// Points in the whole sweep.
         total: usize,
         /// Run settings.
-        settings: RunSettings,
+        settings: crate::bench::RunSettings,
     },
 }
 

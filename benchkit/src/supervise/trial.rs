@@ -528,6 +528,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "bench")]
     fn a_program_that_is_not_a_worker_is_refused() {
         let opts = TrialOptions { handshake_timeout: Duration::from_secs(5), ..TrialOptions::default() }
             .worker(WorkerCommand::program("/bin/echo").with_args(["hello"]));
