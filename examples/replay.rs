@@ -10,6 +10,7 @@
 //!     --model gemma -m model.gguf --dataset sharegpt --num-prompts 100 --request-rate inf
 //! ```
 
+use benchkit::provenance::{DatasetProvenance, ModelProvenance};
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::inproc::{InprocConfig, InprocTarget};
 use benchkit::replay::metrics::{Aggregator, RecordWriter, SloConfig};
@@ -17,15 +18,17 @@ use benchkit::replay::workload::{
     load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, Limit, SampleConfig,
     SyntheticConfig,
 };
-use benchkit::replay::{drive, replay_inproc_supervised, DriveOptions, RequestRecord, Target};
+use benchkit::replay::{
+    drive, replay_inproc_supervised, sharegpt_dataset, DriveOptions, ReplayResult, RequestRate, RequestRecord, Target,
+};
 use benchkit::supervise::TrialOptions;
-use benchkit::{Backend, BuildInfo, Model, ModelParams, SystemInfo};
+use benchkit::{Backend, Model, ModelParams, Provenance};
 use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(about = "ShareGPT replay with serving metrics (benchkit)")]
 struct Args {
     /// `inproc` (llama.cpp in a supervised worker process) or `http` (OpenAI-compatible server).
@@ -167,7 +170,7 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // Workload.
-    let mut dataset = serde_json::json!({ "kind": a.dataset });
+    let mut dataset = DatasetProvenance { kind: "synthetic".into(), ..Default::default() };
     let mut requests = if a.dataset == "synthetic" {
         let cfg = SyntheticConfig {
             num_requests: a.num_prompts + a.warmup,
@@ -195,12 +198,7 @@ async fn run() -> anyhow::Result<()> {
             ..SampleConfig::new(a.num_prompts + a.warmup, a.seed)
         };
         let sampled = load.sample(&count, &cfg)?;
-        dataset = serde_json::json!({
-            "kind": "sharegpt", "path": path, "sha256": load.sha256, "file_bytes": load.file_bytes,
-            "records_ok": load.records_ok, "records_malformed": load.records_malformed,
-            "truncated_at": load.truncated_at, "sampled_ids": sampled.sampled_ids,
-            "oversampled": sampled.oversampled, "multi_turn": a.multi_turn,
-        });
+        dataset = sharegpt_dataset(&load, &sampled);
         sampled.requests
     };
     let arrival = match a.request_rate.as_str() {
@@ -250,6 +248,7 @@ async fn run() -> anyhow::Result<()> {
     let total = requests.len();
     let (mut done, mut failed) = (0usize, 0usize);
     let started = Instant::now();
+    let (started_at, date) = (benchkit::provenance::rfc3339_now(), ReplayResult::vllm_date_now());
     let options = DriveOptions { max_concurrency: a.max_concurrency, spin: Duration::from_micros(a.spin_us) };
     let on_record = |rec: RequestRecord| {
         done += 1;
@@ -278,33 +277,32 @@ async fn run() -> anyhow::Result<()> {
     };
     eprintln!();
     let summary = agg.finish(stats.duration);
-    let mut result = serde_json::to_value(&summary)?;
-    let obj = result.as_object_mut().expect("summary is an object");
-    obj.insert("backend".into(), serde_json::json!(describe));
-    obj.insert(
-        "model_id".into(),
-        serde_json::json!(a.model.clone().unwrap_or_else(|| model_path.display().to_string())),
-    );
-    obj.insert("tokenizer_id".into(), serde_json::json!(model_path));
-    obj.insert("num_prompts".into(), serde_json::json!(a.num_prompts));
-    obj.insert("request_rate".into(), serde_json::json!(a.request_rate));
-    obj.insert("burstiness".into(), serde_json::json!(a.burstiness));
-    obj.insert("max_concurrency".into(), serde_json::json!(a.max_concurrency));
-    obj.insert("seed".into(), serde_json::json!(a.seed));
-    obj.insert("dataset".into(), dataset);
-    obj.insert("date".into(), serde_json::json!(chrono_now()));
-    obj.insert("settings".into(), serde_json::json!(format!("{a:?}")));
-    obj.insert("build".into(), serde_json::to_value(BuildInfo::current())?);
-    obj.insert("system".into(), serde_json::to_value(SystemInfo::collect())?);
+    let request_rate = match a.request_rate.as_str() {
+        "inf" => RequestRate::INF,
+        r => RequestRate::PerSecond(r.parse()?),
+    };
+    let mut provenance = Provenance::now()
+        .seed("workload", a.seed)
+        .model(ModelProvenance::from_info(tokenizer_model.info().clone()))
+        .dataset(dataset)
+        .setting("args", &a);
+    provenance.started_at = started_at;
+    let result = ReplayResult {
+        summary,
+        backend: describe,
+        model_id: a.model.clone().unwrap_or_else(|| model_path.display().to_string()),
+        tokenizer_id: model_path.display().to_string(),
+        num_prompts: a.num_prompts,
+        request_rate,
+        burstiness: a.burstiness,
+        max_concurrency: a.max_concurrency,
+        date,
+        provenance,
+    };
     let text = serde_json::to_string_pretty(&result)?;
     match &a.save_result {
         Some(p) => std::fs::write(p, &text)?,
         None => println!("{text}"),
     }
     Ok(())
-}
-
-fn chrono_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!("{secs}")
 }

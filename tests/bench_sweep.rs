@@ -91,7 +91,18 @@ fn impossible_points_are_recorded_and_the_sweep_goes_on() {
     // Every record, failed or not, serializes with its parameters for the results file.
     for r in &records {
         let json = serde_json::to_value(r).unwrap();
-        assert!(json["build"]["backends"].is_array());
+        let prov = &json["provenance"];
+        assert!(prov["build"]["backends"].is_array());
+        assert_eq!(prov["schema_version"], benchkit::provenance::SCHEMA_VERSION);
+        assert_eq!(prov["settings"]["point"]["test"]["n_prompt"], 16, "{}", prov["settings"]);
+        assert!(prov["seeds"]["prompt_tokens"].is_u64());
+        // The model is described once it loaded; a missing file has none.
+        if r.status == Status::Ok {
+            assert!(prov["model"]["description"].as_str().is_some_and(|d| !d.is_empty()), "{}", prov["model"]);
+        }
+        if r.error.as_deref().is_some_and(|e| e.contains("not found")) {
+            assert!(prov["model"].is_null());
+        }
         assert_eq!(json["n_prompt"], 16);
     }
 }

@@ -231,7 +231,13 @@ fn gemma_matches_llama_perplexity_one_chunk_per_batch() {
     assert!(r.timings.tokens_per_s > 0.0);
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["params"]["layout"]["n_ctx"], 128);
-    assert!(json["build"]["description"].is_string() && json["system"]["cpu_info"].is_string());
+    let prov = &json["provenance"];
+    assert!(prov["build"]["description"].is_string() && prov["system"]["cpu_info"].is_string());
+    assert_eq!(prov["dataset"]["sha256"], text.info().sha256.as_str());
+    assert_eq!(prov["dataset"]["kind"], "text");
+    assert_eq!(prov["settings"]["params"]["n_ctx"], 128);
+    assert!(prov["model"]["n_params"].as_u64().unwrap() > 0);
+    assert!(chrono_like(prov["started_at"].as_str().unwrap()), "{}", prov["started_at"]);
 }
 
 #[test]
@@ -535,4 +541,10 @@ fn a_supervised_run_reports_typed_failures_timeouts_and_bad_parameters() {
     let mut bad = gemma_job(&file);
     bad.params.n_ctx = 0;
     assert!(matches!(bad.run_supervised(&worker(), |_| {}), Err(E::Perplexity(_))));
+}
+
+/// RFC 3339 UTC, whole seconds: `2026-12-02T23:30:00Z`.
+fn chrono_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z'
 }

@@ -27,6 +27,7 @@ mod log;
 pub mod model;
 #[cfg(feature = "perplexity")]
 pub mod perplexity;
+pub mod provenance;
 pub mod quantize;
 #[cfg(feature = "replay")]
 pub mod replay;
@@ -45,6 +46,7 @@ pub use model::{
     DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,
     TokenizeError,
 };
+pub use provenance::Provenance;
 pub use system::SystemInfo;
 pub use threadpool::{CpuMask, Priority, ThreadPool, ThreadPoolError, ThreadPoolParams};
 

@@ -427,9 +427,7 @@ const BENCHKIT_FIELDS: &[&str] = &[
     "seed",
     "model_file_bytes",
     "model_arch",
-    "build",
-    "system",
-    "benchkit_version",
+    "provenance",
 ];
 
 fn benchkit_field(r: &BenchRecord, field: &str) -> String {
@@ -444,9 +442,7 @@ fn benchkit_field(r: &BenchRecord, field: &str) -> String {
         "seed" => r.seed.to_string(),
         "model_file_bytes" => r.model_file_bytes.to_string(),
         "model_arch" => json_or_null(&r.model_arch),
-        "build" => json_or_null(&r.build),
-        "system" => json_or_null(&r.system),
-        "benchkit_version" => json_or_null(&r.benchkit_version),
+        "provenance" => json_or_null(&r.provenance),
         _ => "null".to_string(),
     }
 }
@@ -748,9 +744,7 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
             seed: 42,
             model_file_bytes: 637_500_000,
             model_arch: "llama".into(),
-            build,
-            system,
-            benchkit_version: env!("CARGO_PKG_VERSION").into(),
+            provenance: crate::Provenance::with(build, system).seed("prompt_tokens", 42),
         }
     }
 
@@ -856,8 +850,9 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         assert_eq!(o["samples_ns"].as_array().unwrap().len(), 3);
         assert_eq!(o["samples_ts"].as_array().unwrap().len(), 3);
         assert!((o["samples_ts"][0].as_f64().unwrap() - 512.0).abs() < 1e-9);
-        assert!(o["build"]["backends"].is_array());
-        assert!(o["system"]["cpu_info"].is_string());
+        assert!(o["provenance"]["build"]["backends"].is_array());
+        assert!(o["provenance"]["system"]["cpu_info"].is_string());
+        assert_eq!(o["provenance"]["seeds"]["prompt_tokens"], 42);
         assert_eq!(o["status"], "ok");
         assert!(o["error"].is_null());
         assert_eq!(arr[2]["n_depth"], 512);
@@ -865,7 +860,7 @@ test_time,avg_ns,stddev_ns,avg_ts,stddev_ts";
         assert_eq!(arr[3]["error"], "context | too \"large\"\nfor this");
         assert_eq!(arr[3]["avg_ts"].as_f64(), Some(0.0));
         // The record round-trips through serde for benchkit's own fields.
-        assert_eq!(serde_json::from_value::<crate::BuildInfo>(o["build"].clone()).unwrap(), rs[0].build);
+        assert_eq!(serde_json::from_value::<crate::Provenance>(o["provenance"].clone()).unwrap(), rs[0].provenance);
     }
 
     #[test]

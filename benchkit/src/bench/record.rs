@@ -155,12 +155,9 @@ pub struct BenchRecord {
     pub model_file_bytes: u64,
     /// Model architecture.
     pub model_arch: String,
-    /// Full build description (source, package, compiler, flags).
-    pub build: crate::BuildInfo,
-    /// Full system description.
-    pub system: crate::SystemInfo,
-    /// benchkit version.
-    pub benchkit_version: String,
+    /// Build, machine, start of the sweep, seeds, model and every setting: the provenance
+    /// every benchkit result carries.
+    pub provenance: crate::Provenance,
 }
 
 /// llama-bench's field names, in its order (md/csv/sql columns, json keys before the samples).

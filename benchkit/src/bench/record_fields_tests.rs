@@ -32,9 +32,9 @@ fn grid() -> Grid {
 
 fn records(g: &Grid) -> Vec<BenchRecord> {
     crate::Backend::init().unwrap();
-    let (build, system) = (crate::BuildInfo::current(), crate::SystemInfo::collect());
     let settings = RunSettings::default();
-    g.points().unwrap().iter().map(|p| new_record(p, &settings, &build, &system)).collect()
+    let base = crate::provenance::test_provenance();
+    g.points().unwrap().iter().map(|p| new_record(p, &settings, &base)).collect()
 }
 
 /// (field, value as text formats write it) of the first record of [`grid`] (repack 0).

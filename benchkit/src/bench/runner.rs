@@ -7,7 +7,7 @@ use crate::context::{Context, ContextParams, FlashAttn};
 use crate::model::{Model, ModelParams};
 use crate::supervise::Phase;
 use crate::threadpool::{ThreadPool, ThreadPoolParams};
-use crate::{Backend, BuildInfo, SystemInfo};
+use crate::{Backend, Provenance};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
@@ -95,8 +95,7 @@ pub struct Sweep<'a> {
     next: usize,
     settings: RunSettings,
     model: Option<(PathBuf, ModelParams, Model)>,
-    build: BuildInfo,
-    system: SystemInfo,
+    base: Provenance,
     progress: Option<ProgressFn<'a>>,
     depth_cache: Option<(u32, Vec<u8>)>,
 }
@@ -113,6 +112,7 @@ impl<'a> Sweep<'a> {
     /// A sweep over explicit points.
     pub fn from_points(backend: &Backend, points: Vec<Point>, settings: RunSettings) -> Self {
         let n = points.len();
+        let base = base_provenance(&settings);
         Sweep {
             backend: *backend,
             points,
@@ -121,8 +121,7 @@ impl<'a> Sweep<'a> {
             next: 0,
             settings,
             model: None,
-            build: BuildInfo::current(),
-            system: SystemInfo::collect(),
+            base,
             progress: None,
             depth_cache: None,
         }
@@ -264,12 +263,20 @@ impl<'a> Sweep<'a> {
     }
 
     fn base_record(&self, point: &Point) -> BenchRecord {
-        new_record(point, &self.settings, &self.build, &self.system)
+        new_record(point, &self.settings, &self.base)
     }
 }
 
+/// The provenance every record of a sweep starts from: this build and machine, the sweep's
+/// start, its seed and run settings (each record adds its point and, once loaded, its model).
+pub(crate) fn base_provenance(settings: &RunSettings) -> Provenance {
+    Provenance::now().seed("prompt_tokens", settings.seed).setting("run", settings).setting("isolation", &"in-process")
+}
+
 /// The record of `point` before measurement: parameters filled, no results.
-pub(crate) fn new_record(point: &Point, settings: &RunSettings, build: &BuildInfo, system: &SystemInfo) -> BenchRecord {
+pub(crate) fn new_record(point: &Point, settings: &RunSettings, base: &Provenance) -> BenchRecord {
+    let build = &base.build;
+    let system = &base.system;
     let mp = &point.model_params;
     let fa = match point.flash_attn {
         FlashAttn::Auto => -1,
@@ -338,9 +345,7 @@ pub(crate) fn new_record(point: &Point, settings: &RunSettings, build: &BuildInf
         seed: settings.seed,
         model_file_bytes: 0,
         model_arch: String::new(),
-        build: build.clone(),
-        system: system.clone(),
-        benchkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        provenance: base.clone().setting("point", point),
     }
 }
 
@@ -378,6 +383,7 @@ fn fill_model_fields(r: &mut BenchRecord, model: &Model) {
     r.model_n_params = info.n_params;
     r.model_file_bytes = info.file_bytes;
     r.model_arch = info.architecture.clone();
+    r.provenance.model = Some(crate::provenance::ModelProvenance::from_info(info.clone()));
 }
 
 /// llama-bench's statistics: t/s per repetition = tokens / seconds; mean and sample stddev.

@@ -2,9 +2,9 @@
 
 use super::params::{Grid, ParamError, Point, RunSettings};
 use super::record::{BenchRecord, Status};
-use super::runner::{new_record, Progress, ProgressFn, Sweep};
+use super::runner::{base_provenance, new_record, Progress, ProgressFn, Sweep};
 use crate::supervise::{CrashReport, Emitter, Ending, Event, Job, Phase, Trial, TrialOptions, WorkerMsg};
-use crate::{Backend, BuildInfo, SystemInfo};
+use crate::{Backend, Provenance};
 use std::collections::VecDeque;
 
 /// A sweep like [`Sweep`] whose points run in worker processes (see [`crate::supervise`]).
@@ -37,8 +37,7 @@ pub struct SupervisedSweep<'a> {
     worker: Option<(Trial, usize)>,
     ready: VecDeque<BenchRecord>,
     progress: Option<ProgressFn<'a>>,
-    build: BuildInfo,
-    system: SystemInfo,
+    base: Provenance,
 }
 
 impl<'a> SupervisedSweep<'a> {
@@ -52,17 +51,10 @@ impl<'a> SupervisedSweep<'a> {
 
     /// A supervised sweep over explicit points.
     pub fn from_points(points: Vec<Point>, settings: RunSettings, opts: TrialOptions) -> Self {
-        SupervisedSweep {
-            points,
-            settings,
-            opts,
-            next: 0,
-            worker: None,
-            ready: VecDeque::new(),
-            progress: None,
-            build: BuildInfo::current(),
-            system: SystemInfo::collect(),
-        }
+        let base = base_provenance(&settings)
+            .setting("isolation", &"worker")
+            .setting("trial_timeout_s", &opts.timeout.map(|t| t.as_secs_f64()));
+        SupervisedSweep { points, settings, opts, next: 0, worker: None, ready: VecDeque::new(), progress: None, base }
     }
 
     /// Calls `f` on progress events, including [`Progress::Worker`] with each worker's PID.
@@ -82,7 +74,7 @@ impl<'a> SupervisedSweep<'a> {
     }
 
     fn record(&self, point: &Point) -> BenchRecord {
-        new_record(point, &self.settings, &self.build, &self.system)
+        new_record(point, &self.settings, &self.base)
     }
 
     fn emit(&mut self, p: Progress) {
@@ -171,7 +163,10 @@ impl Iterator for SupervisedSweep<'_> {
                 Event::Output { index, value } => {
                     self.next = index + 1;
                     return Some(match serde_json::from_value::<BenchRecord>(value) {
-                        Ok(r) => {
+                        Ok(mut r) => {
+                            // The worker started its own sweep; the record is this one's.
+                            r.provenance.started_at.clone_from(&self.base.started_at);
+                            r.provenance.settings.clone_from(&self.record(&self.points[index]).provenance.settings);
                             if r.status.is_ok() {
                                 self.emit(Progress::Repetition { index, rep: r.repetitions, of: r.repetitions });
                             }

@@ -43,9 +43,8 @@ pub use klfile::{record_len, scored_per_chunk, KlBaseHeader, MAGIC};
 pub use stats::{Distribution, Estimate, KlRunning, PplComparison};
 pub use text::{Text, TextInfo};
 
-use crate::{
-    BatchError, BuildInfo, Context, ContextError, ContextParams, DecodeError, FlashAttn, Model, ModelInfo, SystemInfo,
-};
+use crate::provenance::{DatasetProvenance, ModelProvenance};
+use crate::{BatchError, Context, ContextError, ContextParams, DecodeError, FlashAttn, Model, ModelInfo, Provenance};
 use klfile::KlBaseWriter;
 use rayon::prelude::*;
 use score::KlRow;
@@ -385,10 +384,8 @@ pub struct PerplexityResult {
     pub kl_base: Option<PathBuf>,
     /// Timings.
     pub timings: Timings,
-    /// llama.cpp build.
-    pub build: BuildInfo,
-    /// Machine.
-    pub system: SystemInfo,
+    /// Build, machine, start time, model, dataset and settings.
+    pub provenance: Provenance,
 }
 
 /// Result of [`kl_divergence`]: llama-perplexity's final statistics.
@@ -420,10 +417,8 @@ pub struct KlDivergenceResult {
     pub chunks: Vec<KlChunkResult>,
     /// Timings.
     pub timings: Timings,
-    /// llama.cpp build.
-    pub build: BuildInfo,
-    /// Machine.
-    pub system: SystemInfo,
+    /// Build, machine, start time, model, dataset and settings.
+    pub provenance: Provenance,
 }
 
 /// Measures the perplexity of `model` on `text`, calling `progress` after each chunk.
@@ -874,6 +869,7 @@ fn run_ppl(
 
     let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
     let mut chunks = Vec::with_capacity(n_chunk);
+    let started_at = crate::provenance::rfc3339_now();
     let start = Instant::now();
     let out = eval_loop(ctx, &tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
         let Scored::Nll(per_seq) = scored else { unreachable!("perplexity mode scores NLL") };
@@ -928,9 +924,20 @@ fn run_ppl(
             total_s: out.total_s,
             tokens_per_s: n_tokens_evaluated as f64 / out.total_s,
         },
-        build: BuildInfo::current(),
-        system: SystemInfo::collect(),
+        provenance: provenance(started_at, model, params).dataset(DatasetProvenance::file(
+            "text",
+            text.info().path.as_deref(),
+            text.info().bytes,
+            Some(text.info().sha256.clone()),
+        )),
     })
+}
+
+/// The provenance of a run on `model` with `params`, started at `started_at`.
+fn provenance(started_at: String, model: &crate::Model, params: &PerplexityParams) -> Provenance {
+    let mut p = Provenance::now().model(ModelProvenance::from_info(model.info().clone())).setting("params", params);
+    p.started_at = started_at;
+    p
 }
 
 fn run_kl(
@@ -950,6 +957,7 @@ fn run_kl(
     let mut p_diff_values: Vec<f32> = Vec::with_capacity(n_chunk * n_rows);
     let mut chunks = Vec::with_capacity(n_chunk);
     let mode = Mode::Kl { reader, path: header.path.clone(), base: Vec::new() };
+    let started_at = crate::provenance::rfc3339_now();
     let start = Instant::now();
     let out =
         eval_loop(ctx, &header.tokens, layout, n_chunk, params, mode, start, |first_chunk, scored, elapsed_s| {
@@ -994,8 +1002,12 @@ fn run_kl(
             total_s: out.total_s,
             tokens_per_s: n_tokens_evaluated as f64 / out.total_s,
         },
+        provenance: provenance(started_at, model, params).dataset(DatasetProvenance::file(
+            "kl-base",
+            Some(&header.path),
+            header.file_bytes,
+            None,
+        )),
         base: header,
-        build: BuildInfo::current(),
-        system: SystemInfo::collect(),
     })
 }

@@ -6,11 +6,13 @@ mod driver;
 pub mod http;
 pub mod inproc;
 pub mod metrics;
+mod result;
 mod supervised;
 mod types;
 pub mod workload;
 
 pub use driver::{drive, drive_iter, DriveOptions, DriveStats};
+pub use result::{sharegpt_dataset, InfTag, ReplayResult, RequestRate};
 pub use supervised::replay_inproc_supervised;
 pub(crate) use supervised::run_job;
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

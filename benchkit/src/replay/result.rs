@@ -1,0 +1,119 @@
+//! The result of a replay run: vLLM's `benchmark_serving` JSON at the top level, benchkit's
+//! [`Provenance`] beside it.
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::Summary;
+use super::workload::{SampledWorkload, ShareGptLoad};
+use crate::provenance::DatasetProvenance;
+use crate::Provenance;
+
+/// The offered request rate, as vLLM writes it: a number, or `"inf"` (all at once).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestRate {
+    /// Requests per second.
+    PerSecond(f64),
+    /// Every request at once (vLLM's `inf`).
+    Inf(InfTag),
+}
+
+/// The string `inf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InfTag {
+    /// `"inf"`.
+    #[serde(rename = "inf")]
+    Inf,
+}
+
+impl RequestRate {
+    /// Every request at once.
+    pub const INF: RequestRate = RequestRate::Inf(InfTag::Inf);
+}
+
+/// One replay run, typed. Serialised, the top-level keys are vLLM's (`duration`, `completed`,
+/// `request_throughput`, `mean_ttft_ms`, ..., `backend`, `model_id`, `tokenizer_id`,
+/// `num_prompts`, `request_rate`, `burstiness`, `max_concurrency`, `date`), so scripts that read
+/// vLLM's result files read these; `provenance` holds everything else about the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayResult {
+    /// The serving metrics.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// The target (`inproc:<model>`, `http:<url>`).
+    pub backend: String,
+    /// The model name sent to the server, or the model file.
+    pub model_id: String,
+    /// The tokenizer used to count prompt and output tokens.
+    pub tokenizer_id: String,
+    /// Requests measured (warmup excluded).
+    pub num_prompts: usize,
+    /// Offered rate.
+    pub request_rate: RequestRate,
+    /// Gamma shape of the arrivals (1 = Poisson).
+    pub burstiness: f64,
+    /// Bound on requests in flight.
+    pub max_concurrency: Option<usize>,
+    /// vLLM's `date`: local start time as `%Y%m%d-%H%M%S`.
+    pub date: String,
+    /// Build, machine, start (RFC 3339), seeds, model, dataset and every setting.
+    pub provenance: Provenance,
+}
+
+impl ReplayResult {
+    /// `date` as vLLM writes it, for now.
+    pub fn vllm_date_now() -> String {
+        chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
+    }
+}
+
+/// The dataset provenance of a ShareGPT workload: file, hash, truncation and sampled ids.
+pub fn sharegpt_dataset(load: &ShareGptLoad, sampled: &SampledWorkload) -> DatasetProvenance {
+    DatasetProvenance {
+        kind: "sharegpt".into(),
+        path: Some(load.path.display().to_string()),
+        sha256: Some(load.sha256.clone()),
+        bytes: load.file_bytes,
+        truncated: load.truncated_at.is_some(),
+        truncation: load.truncated_at.map(|off| {
+            format!(
+                "file ends mid-record at byte {off}: {} complete records kept, {} malformed skipped",
+                load.records_ok, load.records_malformed
+            )
+        }),
+        sampled_ids: sampled.sampled_ids.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_vllm_keys_at_the_top() {
+        let summary = Summary { duration: 2.0, completed: 3, request_throughput: 1.5, ..Summary::default() };
+        let r = ReplayResult {
+            summary,
+            backend: "http:x".into(),
+            model_id: "m".into(),
+            tokenizer_id: "t".into(),
+            num_prompts: 3,
+            request_rate: RequestRate::INF,
+            burstiness: 1.0,
+            max_concurrency: Some(4),
+            date: "20261202-230000".into(),
+            provenance: crate::provenance::test_provenance().seed("workload", 7),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        for k in ["duration", "completed", "request_throughput", "backend", "model_id", "num_prompts", "date"] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["request_rate"], "inf");
+        assert_eq!(v["provenance"]["seeds"]["workload"], 7);
+        let back: ReplayResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        let finite = serde_json::to_value(RequestRate::PerSecond(2.5)).unwrap();
+        assert_eq!(finite, 2.5);
+        assert_eq!(serde_json::from_value::<RequestRate>(finite).unwrap(), RequestRate::PerSecond(2.5));
+    }
+}
