@@ -18,7 +18,7 @@ use benchkit::bench::{
 };
 use benchkit::gguf::GgmlType;
 use benchkit::supervise::TrialOptions;
-use benchkit::{Backend, BuildInfo, FlashAttn, LoadMode, Numa, Priority, SplitMode};
+use benchkit::{Backend, BuildInfo, LoadMode, Numa, Priority};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -306,12 +306,7 @@ fn build_grid(a: &Args, model: Vec<PathBuf>) -> anyhow::Result<Grid> {
         g.n_cpu_moe = v;
     }
     if !a.split_mode.is_empty() {
-        g.split_mode = split(&a.split_mode)
-            .iter()
-            .map(|s| {
-                SplitMode::from_name(s).ok_or_else(|| anyhow::anyhow!("invalid -sm {s:?}: none, layer, row, tensor"))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        g.split_mode = split(&a.split_mode).iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
     }
     if let Some(v) = ints("-mg", &a.main_gpu)? {
         g.main_gpu = v.into_iter().map(|x| x as i32).collect();
@@ -320,15 +315,7 @@ fn build_grid(a: &Args, model: Vec<PathBuf>) -> anyhow::Result<Grid> {
         g.no_kv_offload = v;
     }
     if !a.fa.is_empty() {
-        g.flash_attn = split(&a.fa)
-            .iter()
-            .map(|v| match v.as_str() {
-                "1" | "on" | "true" | "enabled" => Ok(FlashAttn::On),
-                "0" | "off" | "false" | "disabled" => Ok(FlashAttn::Off),
-                "-1" | "auto" => Ok(FlashAttn::Auto),
-                _ => anyhow::bail!("invalid -fa {v:?}: on, off or auto"),
-            })
-            .collect::<anyhow::Result<_>>()?;
+        g.flash_attn = split(&a.fa).iter().map(|v| v.parse()).collect::<Result<_, _>>()?;
     }
     if !a.ts.is_empty() {
         g.tensor_split = split(&a.ts)
@@ -432,10 +419,10 @@ fn run() -> anyhow::Result<()> {
         seed: args.seed,
         numa,
     };
-    let format: OutputFormat = args.output.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let format: OutputFormat = args.output.parse()?;
     let format_err: Option<OutputFormat> = match args.output_err.as_str() {
         "none" => None,
-        f => Some(f.parse().map_err(|e: String| anyhow::anyhow!(e))?),
+        f => Some(f.parse()?),
     };
 
     let points = grid.points()?;

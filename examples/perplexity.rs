@@ -102,12 +102,7 @@ fn main() -> anyhow::Result<()> {
     });
     let args = Args::parse_from(argv);
     let out = Out(args.json);
-    let flash_attn = match args.flash_attn.as_str() {
-        "on" | "1" | "true" => FlashAttn::On,
-        "off" | "0" | "false" => FlashAttn::Off,
-        "auto" => FlashAttn::Auto,
-        other => anyhow::bail!("-fa must be on, off or auto, not {other}"),
-    };
+    let flash_attn: FlashAttn = args.flash_attn.parse()?;
     let mut mp = ModelParams::default();
     if let Some(n) = args.n_gpu_layers {
         mp = mp.n_gpu_layers(n);

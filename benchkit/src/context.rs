@@ -136,6 +136,16 @@ impl FlashAttn {
             FlashAttn::Off => "off",
         }
     }
+    /// Parses `on`/`1`/`true`/`enabled`, `off`/`0`/`false`/`disabled` or `auto`/`-1`:
+    /// llama-bench's and llama-perplexity's spellings alike.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "on" | "1" | "true" | "enabled" => FlashAttn::On,
+            "off" | "0" | "false" | "disabled" => FlashAttn::Off,
+            "auto" | "-1" => FlashAttn::Auto,
+            _ => return None,
+        })
+    }
 }
 
 /// Context parameters (llama-bench's context-level options). Defaults follow llama-bench.

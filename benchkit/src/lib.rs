@@ -25,6 +25,7 @@ pub mod devices;
 pub mod gguf;
 mod log;
 pub mod model;
+pub mod names;
 #[cfg(feature = "perplexity")]
 pub mod perplexity;
 pub mod provenance;
@@ -46,6 +47,7 @@ pub use model::{
     DeviceSelection, LazyMode, LoadMode, Model, ModelError, ModelInfo, ModelParams, SplitMode, TensorBuftOverride,
     TokenizeError,
 };
+pub use names::ParseValueError;
 pub use provenance::Provenance;
 pub use system::SystemInfo;
 pub use threadpool::{CpuMask, Priority, ThreadPool, ThreadPoolError, ThreadPoolParams};

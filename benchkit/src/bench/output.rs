@@ -69,20 +69,6 @@ impl OutputFormat {
     }
 }
 
-impl std::str::FromStr for OutputFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OutputFormat::from_name(s)
-            .ok_or_else(|| format!("unknown output format {s:?}: expected md, csv, json, jsonl or sql"))
-    }
-}
-
-impl std::fmt::Display for OutputFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Markdown columns
 // ---------------------------------------------------------------------------------------------
