@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 # ccache keys on paths relative to the checkout, so another clone reuses the same objects.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 scripts/setup.sh
-cargo run --release --example llama_bench -- "$@"
+cargo run --release --bin benchkit -- bench "$@"

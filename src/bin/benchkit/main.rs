@@ -1,0 +1,64 @@
+//! `benchkit`: one command for every capability.
+//!
+//! ```sh
+//! benchkit bench -m model.gguf -p 512 -n 128 -o json     # llama-bench's flags and formats
+//! benchkit perplexity -m model.gguf -f text.txt --json    # llama-perplexity's flags and text
+//! benchkit replay --dataset sharegpt --target http --base-url http://127.0.0.1:8080 --save-result r.json
+//! ```
+//! Each subcommand parses its own flags (llama.cpp's single-dash spellings included) and has a
+//! complete `--help`. Supervised trials re-execute this binary as their worker.
+
+mod bench;
+mod perplexity;
+mod replay;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "benchkit", version, about = "Measure LLM inference with llama.cpp", disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; their flags are parsed by the subcommand itself (`benchkit bench --help`).
+#[derive(Subcommand)]
+enum Command {
+    /// pp/tg throughput with llama-bench's flags, methodology and output formats.
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Perplexity and KL divergence with llama-perplexity's flags and report (`--json` for the result).
+    #[command(disable_help_flag = true)]
+    Perplexity {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Serving replay (ShareGPT or synthetic) in-process or against an OpenAI-compatible server.
+    #[command(disable_help_flag = true)]
+    Replay {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// A subcommand's entry point: its argv, program name first.
+type Run = fn(Vec<String>) -> anyhow::Result<()>;
+
+fn main() {
+    // Supervised trials re-execute this binary as their worker.
+    benchkit::supervise::worker_entry();
+    let cli = Cli::parse();
+    let (name, run, args): (&str, Run, Vec<String>) = match cli.command {
+        Command::Bench { args } => ("bench", bench::main, args),
+        Command::Perplexity { args } => ("perplexity", perplexity::main, args),
+        Command::Replay { args } => ("replay", replay::main, args),
+    };
+    let argv = std::iter::once(format!("benchkit {name}")).chain(args).collect();
+    if let Err(e) = run(argv) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
