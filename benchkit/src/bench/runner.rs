@@ -273,6 +273,11 @@ pub(crate) fn base_provenance(settings: &RunSettings) -> Provenance {
     Provenance::now().seed("prompt_tokens", settings.seed).setting("run", settings).setting("isolation", &"in-process")
 }
 
+/// A record's provenance: the sweep's, with the point's settings.
+pub(crate) fn point_provenance(base: &Provenance, point: &Point) -> Provenance {
+    base.clone().setting("point", point)
+}
+
 /// The record of `point` before measurement: parameters filled, no results.
 pub(crate) fn new_record(point: &Point, settings: &RunSettings, base: &Provenance) -> BenchRecord {
     let build = &base.build;
@@ -327,7 +332,7 @@ pub(crate) fn new_record(point: &Point, settings: &RunSettings, base: &Provenanc
         n_prompt: point.test.n_prompt,
         n_gen: point.test.n_gen,
         n_depth: point.test.n_depth,
-        test_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        test_time: crate::provenance::rfc3339_now(),
         avg_ns: 0,
         stddev_ns: 0,
         avg_ts: 0.0,
@@ -345,7 +350,7 @@ pub(crate) fn new_record(point: &Point, settings: &RunSettings, base: &Provenanc
         seed: settings.seed,
         model_file_bytes: 0,
         model_arch: String::new(),
-        provenance: base.clone().setting("point", point),
+        provenance: point_provenance(base, point),
     }
 }
 

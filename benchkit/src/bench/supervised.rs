@@ -2,7 +2,7 @@
 
 use super::params::{Grid, ParamError, Point, RunSettings};
 use super::record::{BenchRecord, Status};
-use super::runner::{base_provenance, new_record, Progress, ProgressFn, Sweep};
+use super::runner::{base_provenance, new_record, point_provenance, Progress, ProgressFn, Sweep};
 use crate::supervise::{CrashReport, Emitter, Ending, Event, Job, Phase, Trial, TrialOptions, WorkerMsg};
 use crate::{Backend, Provenance};
 use std::collections::VecDeque;
@@ -165,8 +165,8 @@ impl Iterator for SupervisedSweep<'_> {
                     return Some(match serde_json::from_value::<BenchRecord>(value) {
                         Ok(mut r) => {
                             // The worker started its own sweep; the record is this one's.
-                            r.provenance.started_at.clone_from(&self.base.started_at);
-                            r.provenance.settings.clone_from(&self.record(&self.points[index]).provenance.settings);
+                            let p = point_provenance(&self.base, &self.points[index]);
+                            (r.provenance.started_at, r.provenance.settings) = (p.started_at, p.settings);
                             if r.status.is_ok() {
                                 self.emit(Progress::Repetition { index, rep: r.repetitions, of: r.repetitions });
                             }

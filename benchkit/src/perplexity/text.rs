@@ -25,7 +25,7 @@ pub struct TextInfo {
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::provenance::hex(&Sha256::digest(bytes))
 }
 
 impl Text {
