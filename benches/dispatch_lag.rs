@@ -1,5 +1,5 @@
 //! Schedule lag of the replay dispatcher: how late requests leave against their arrival
-//! times, sleeping on the timerfd (the default) and with `DriveOptions::spin`.
+//! times, sleeping on the timerfd (the default) and with `DriveConfig::spin`.
 //!
 //! The two modes run in interleaved rounds in one process, so load on a shared machine falls on
 //! both alike; the figure to read is the paired ratio of their medians. `cargo bench --bench
@@ -8,9 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchkit::replay::{
-    drive_iter, ChatMessage, DriveOptions, RecordFuture, Request, RequestRecord, Target, TokenCountSource,
-};
+use benchkit::replay::{drive_iter, DriveConfig, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
 
 /// Completes every request the moment it is sent: the lag measured is the dispatcher's alone.
 struct Instant0;
@@ -45,21 +43,11 @@ impl Target for Instant0 {
 
 fn requests(n: u64, gap: Duration) -> impl Iterator<Item = Request> + Send + 'static {
     let gap = gap.as_nanos() as u64;
-    (0..n).map(move |i| Request {
-        id: i,
-        conversation_id: format!("c{i}"),
-        turn: 0,
-        messages: vec![ChatMessage { role: "user".into(), content: "x".into() }],
-        prompt_tokens: None,
-        prompt_len: 1,
-        output_len: 1,
-        scheduled_ns: (i + 1) * gap,
-        warmup: false,
-    })
+    (0..n).map(move |i| Request::text(i, "x", 1, 1).at((i + 1) * gap))
 }
 
 async fn lags(spin: Duration, n: u64) -> Vec<u64> {
-    let opts = DriveOptions { spin, ..Default::default() };
+    let opts = DriveConfig { spin, ..Default::default() };
     let mut out = Vec::new();
     drive_iter(Arc::new(Instant0), requests(n, Duration::from_micros(700)), &opts, |r| {
         assert!(r.sent_ns >= r.scheduled_ns, "sent early: {r:?}");

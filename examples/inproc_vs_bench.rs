@@ -5,7 +5,7 @@
 //! cargo run --release --example inproc_vs_bench -- -m models/gemma-3-270m-q4_k_m.gguf -t 2 -n 128
 //! ```
 
-use benchkit::bench::{Grid, RunSettings, Sweep};
+use benchkit::bench::{Grid, RunConfig, Sweep};
 use benchkit::replay::inproc::{InprocConfig, InprocTarget};
 use benchkit::replay::{Request, Target};
 use benchkit::Backend;
@@ -43,23 +43,13 @@ async fn main() -> anyhow::Result<()> {
     let mut bench_ts = Vec::new();
     let mut inproc_ts = Vec::new();
     for round in 0..a.rounds {
-        let rec = Sweep::new(&backend, &grid, RunSettings { repetitions: 3, ..RunSettings::default() })?
+        let rec = Sweep::new(&backend, &grid, RunConfig { repetitions: 3, ..RunConfig::default() })?
             .next()
             .expect("one point");
         bench_ts.push(rec.avg_ts);
         // One request: 1 prompt token (BOS-like), n_gen + 1 outputs; the decode steps after the
         // first token are exactly tg's single-token decodes.
-        let req = Request {
-            id: round as u64,
-            conversation_id: format!("tg-{round}"),
-            turn: 0,
-            messages: Vec::new(),
-            prompt_tokens: Some(vec![1]),
-            prompt_len: 1,
-            output_len: a.n_gen + 1,
-            scheduled_ns: 0,
-            warmup: false,
-        };
+        let req = Request::tokens(round as u64, vec![1], a.n_gen + 1);
         let r = target.send(req, Instant::now()).await;
         anyhow::ensure!(r.ok(), "in-process request failed: {:?}", r.failure);
         let gen_ns: u64 = r.itl_ns.iter().sum();

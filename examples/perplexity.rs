@@ -4,8 +4,8 @@
 //! cargo run --release --example perplexity -- model.gguf text.txt
 //! ```
 
-use benchkit::perplexity::{PerplexityJob, PerplexityOutput, PerplexityParams, PerplexityProgress, PerplexityTask};
-use benchkit::supervise::TrialOptions;
+use benchkit::perplexity::{PerplexityConfig, PerplexityJob, PerplexityOutput, PerplexityProgress, PerplexityTask};
+use benchkit::supervise::TrialConfig;
 use benchkit::ModelParams;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,10 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let job = PerplexityJob {
         model: model.into(),
         model_params: ModelParams::default(),
-        params: PerplexityParams { n_ctx: 512, chunks: Some(8), ..PerplexityParams::default() },
+        params: PerplexityConfig { n_ctx: 512, chunks: Some(8), ..PerplexityConfig::default() },
         task: PerplexityTask::Perplexity { text: text.into() },
     };
-    let out = job.run_supervised(&TrialOptions::default(), |p| {
+    let out = job.run_supervised(&TrialConfig::default(), |p| {
         if let PerplexityProgress::Chunk(c) = p {
             eprintln!("[{}/{}] {:.4}", c.chunk, c.n_chunk, c.ppl);
         }

@@ -7,9 +7,9 @@
 
 use benchkit::replay::inproc::InprocConfig;
 use benchkit::replay::metrics::{Aggregator, SloConfig};
-use benchkit::replay::workload::{schedule, synthetic_requests, Arrival, LengthDist, Limit, SyntheticConfig};
-use benchkit::replay::{replay_inproc_supervised, DriveOptions};
-use benchkit::supervise::TrialOptions;
+use benchkit::replay::workload::{schedule, synthetic_requests, Arrival, LengthDist, ScheduleConfig, SyntheticConfig};
+use benchkit::replay::{replay_inproc_supervised, DriveConfig};
+use benchkit::supervise::TrialConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     benchkit::supervise::worker_entry();
@@ -23,10 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
     };
     let mut requests = synthetic_requests(&cfg)?;
-    schedule(&mut requests, &Arrival::Gamma { rate: 2.0, burstiness: 1.0 }, seed, 0, Limit::default())?;
+    schedule(&mut requests, &ScheduleConfig::new(Arrival::Gamma { rate: 2.0, burstiness: 1.0 }).seed(seed))?;
     let mut agg = Aggregator::new(SloConfig::default());
     let engine = InprocConfig::new(&model, 4, 256);
-    let stats = replay_inproc_supervised(&engine, requests, &DriveOptions::default(), &TrialOptions::default(), |r| {
+    let stats = replay_inproc_supervised(&engine, requests, &DriveConfig::default(), &TrialConfig::default(), |r| {
         agg.record(&r)
     })?;
     let s = agg.finish(stats.duration);

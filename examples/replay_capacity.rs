@@ -19,7 +19,7 @@
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::metrics::{Aggregator, SloConfig};
 use benchkit::replay::workload::{Arrival, ArrivalTimes};
-use benchkit::replay::{drive_iter, ChatMessage, DriveOptions, Request, Target};
+use benchkit::replay::{drive_iter, ChatMessage, DriveConfig, Request, Target};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +81,7 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Busy-wait this many microseconds before each arrival instead of sleeping
-        /// (`DriveOptions::spin`; 0: always sleep on the timer).
+        /// (`DriveConfig::spin`; 0: always sleep on the timer).
         #[arg(long, default_value_t = 0)]
         spin_us: u64,
     },
@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
             let arrival = if poisson { Arrival::Poisson { rate } } else { Arrival::Constant { rate } };
             // Spawned, so the record loop runs on a worker next to the requests (block_on would
             // run it on this thread and wake it for every record).
-            let options = DriveOptions { max_concurrency, spin: Duration::from_micros(spin_us) };
+            let options = DriveConfig { max_concurrency, spin: Duration::from_micros(spin_us) };
             let config = HttpTargetConfig {
                 endpoint: Endpoint::Completions,
                 api_key_env: None,
@@ -249,7 +249,7 @@ async fn client(
     requests: usize,
     warmup: usize,
     tokens: u32,
-    options: DriveOptions,
+    options: DriveConfig,
     seed: u64,
 ) -> anyhow::Result<serde_json::Value> {
     let max_connections = config.max_connections;
@@ -258,17 +258,10 @@ async fn client(
     let total = requests + warmup;
     let times = ArrivalTimes::new(&arrival, seed)?;
     // Generated on the dispatcher thread as they are due: nothing is held per request.
-    let gen = times.take(total).enumerate().map(move |(i, t)| Request {
-        id: i as u64,
-        conversation_id: format!("capacity-{i}"),
-        turn: 0,
-        messages: prompt.clone(),
-        prompt_tokens: None,
-        prompt_len: 4,
-        output_len: tokens,
-        scheduled_ns: t,
-        warmup: i < warmup,
-    });
+    let gen = times
+        .take(total)
+        .enumerate()
+        .map(move |(i, t)| Request::chat(i as u64, prompt.clone(), 4, tokens).at(t).warmup(i < warmup));
     let mut agg = Aggregator::new(SloConfig::default());
     let rss_before = peak_rss_mb();
     let cpu_before = cpu_seconds();

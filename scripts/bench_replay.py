@@ -5,7 +5,7 @@
    (`replay_capacity serve`), driven by benchkit's HTTP target (`replay_capacity client`) and by
    a Python asyncio/aiohttp client built like vLLM's benchmark client
    (scripts/replay_capacity_aiohttp.py) at the same offered rate. benchkit runs twice: with
-   `DriveOptions::spin` (the dispatcher busy-waits the last --spin-us before each arrival: the
+   `DriveConfig::spin` (the dispatcher busy-waits the last --spin-us before each arrival: the
    client has a core of its own here) and with the default sleeping dispatcher. Prints achieved
    requests/s, schedule lag, TTFT, peak RSS and the CPU per request of each client and of the
    server, the ratio benchkit / Python, and a long benchkit run (default 1,000,000 requests) for
@@ -180,7 +180,7 @@ def main():
     ap.add_argument("--workers", type=int, default=1,
                     help="tokio worker threads of the benchkit client (the server has the other core)")
     ap.add_argument("--spin-us", type=int, default=100,
-                    help="benchkit's DriveOptions::spin for the headline and long runs (a sleeping run is shown too)")
+                    help="benchkit's DriveConfig::spin for the headline and long runs (a sleeping run is shown too)")
     ap.add_argument("-m", "--model", default=os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf"))
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-n", "--n-gen", type=int, default=128)

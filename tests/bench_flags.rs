@@ -2,11 +2,11 @@
 //! with its own model load and shows up in its record and output rows.
 
 use benchkit::bench::output::{to_string, OutputFormat};
-use benchkit::bench::{parse_bool_list, parse_tensor_overrides, Grid, RunSettings, Status, Sweep};
+use benchkit::bench::{parse_bool_list, parse_tensor_overrides, Grid, RunConfig, Status, Sweep};
 use benchkit::{Backend, DeviceSelection, LazyMode, LoadMode};
 
-fn quick() -> RunSettings {
-    RunSettings { repetitions: 1, no_warmup: true, ..RunSettings::default() }
+fn quick() -> RunConfig {
+    RunConfig { repetitions: 1, no_warmup: true, ..RunConfig::default() }
 }
 
 /// A tiny pp test on one thread over the real model.

@@ -1,9 +1,9 @@
 //! pp/tg sweeps: grid expansion, llama-bench statistics, failures recorded while the sweep goes
 //! on, depth, and the criterion adapter.
 
-use benchkit::bench::{Grid, Measurer, Progress, RunSettings, Status, Sweep, Test};
+use benchkit::bench::{Grid, Measurer, Progress, RunConfig, Status, Sweep, Test};
 use benchkit::quantize::Quant;
-use benchkit::synth::{self, Shape, SynthSpec, WeightType};
+use benchkit::synth::{self, Shape, SynthConfig, WeightType};
 use benchkit::{Backend, ContextParams, Model, ModelParams, ThreadPoolParams};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -12,14 +12,14 @@ fn tiny_model() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("benchkit-test-{}", std::process::id()));
-        let spec = SynthSpec { name: "tiny".into(), shape: Shape::tiny(), seed: 3, weight_type: WeightType::F16 };
+        let spec = SynthConfig { name: "tiny".into(), shape: Shape::tiny(), seed: 3, weight_type: WeightType::F16 };
         synth::cached_model_in(&Backend::init().unwrap(), &dir, &spec, Some(Quant::Q8_0)).unwrap()
     })
     .clone()
 }
 
-fn quick() -> RunSettings {
-    RunSettings { repetitions: 3, ..RunSettings::default() }
+fn quick() -> RunConfig {
+    RunConfig { repetitions: 3, ..RunConfig::default() }
 }
 
 #[test]

@@ -13,9 +13,9 @@
 //! ```
 //! (`-b 512`, four chunks in parallel, prints the same.)
 
-use benchkit::perplexity::{self, KlBaseHeader, PerplexityError, PerplexityParams, Text};
+use benchkit::perplexity::{self, KlBaseHeader, PerplexityConfig, PerplexityError, Text};
 use benchkit::quantize::Quant;
-use benchkit::synth::{self, Shape, SynthSpec, WeightType};
+use benchkit::synth::{self, Shape, SynthConfig, WeightType};
 use benchkit::{Backend, Model, ModelParams};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -172,7 +172,7 @@ fn synth_dir() -> &'static Path {
 fn tiny(quant: Option<Quant>) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap();
-    let spec = SynthSpec { name: "tiny-ppl".into(), shape: Shape::tiny(), seed: 7, weight_type: WeightType::F16 };
+    let spec = SynthConfig { name: "tiny-ppl".into(), shape: Shape::tiny(), seed: 7, weight_type: WeightType::F16 };
     synth::cached_model_in(backend(), synth_dir(), &spec, quant).unwrap()
 }
 
@@ -205,8 +205,8 @@ fn llama_perplexity() -> Expected {
     }
 }
 
-fn gemma_params(n_batch: u32, threads: u32) -> PerplexityParams {
-    PerplexityParams { n_ctx: 128, n_batch, chunks: Some(4), n_threads: threads, ..Default::default() }
+fn gemma_params(n_batch: u32, threads: u32) -> PerplexityConfig {
+    PerplexityConfig { n_ctx: 128, n_batch, chunks: Some(4), n_threads: threads, ..Default::default() }
 }
 
 #[test]
@@ -245,14 +245,14 @@ fn parallel_sequences_match_and_thread_count_does_not_change_the_result() {
     let text = test_text();
     // n_batch = 4 x n_ctx: four chunks decode as parallel sequences of one batch.
     // Scored on two threads while the next batch decodes...
-    let p = PerplexityParams { scoring_threads: 2, overlap: true, ..gemma_params(512, 2) };
+    let p = PerplexityConfig { scoring_threads: 2, overlap: true, ..gemma_params(512, 2) };
     let a = perplexity::perplexity(gemma(), &text, &p, |_| {}).unwrap();
     assert_eq!(a.params.layout.n_seq, 4);
     let want = llama_perplexity().ppl;
     assert!(rel(a.ppl, want) < 1e-4, "PPL {} vs llama-perplexity {want}", a.ppl);
     // ... or by one thread after each decode, straight from llama.cpp's buffer, with one decode
     // thread: the same bits.
-    let p = PerplexityParams { scoring_threads: 1, overlap: false, ..gemma_params(512, 1) };
+    let p = PerplexityConfig { scoring_threads: 1, overlap: false, ..gemma_params(512, 1) };
     let b = perplexity::perplexity(gemma(), &text, &p, |_| {}).unwrap();
     assert_eq!(a.ppl.to_bits(), b.ppl.to_bits(), "{} vs {}", a.ppl, b.ppl);
     assert_eq!(a.ppl_uncertainty.to_bits(), b.ppl_uncertainty.to_bits());
@@ -263,9 +263,9 @@ fn parallel_sequences_match_and_thread_count_does_not_change_the_result() {
 
 // ---- KL divergence ---------------------------------------------------------------------------
 
-fn tiny_params() -> PerplexityParams {
+fn tiny_params() -> PerplexityConfig {
     // overlap: the threaded scorer path (the CI machine's default is the inline one).
-    PerplexityParams { n_ctx: 64, n_batch: 128, chunks: Some(6), n_threads: 2, overlap: true, ..Default::default() }
+    PerplexityConfig { n_ctx: 64, n_batch: 128, chunks: Some(6), n_threads: 2, overlap: true, ..Default::default() }
 }
 
 #[test]
@@ -315,16 +315,16 @@ fn kl_base_errors() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.kld");
     let f16 = load(&tiny(None));
-    let params = PerplexityParams { chunks: Some(2), ..tiny_params() };
+    let params = PerplexityConfig { chunks: Some(2), ..tiny_params() };
     perplexity::save_kl_base(&f16, &test_text(), &params, &base, |_| {}).unwrap();
 
     // Another vocabulary (gemma's 262144 tokens against the tiny model's 512).
-    match perplexity::kl_divergence(gemma(), &base, &PerplexityParams { n_ctx: 64, ..params.clone() }, |_| {}) {
+    match perplexity::kl_divergence(gemma(), &base, &PerplexityConfig { n_ctx: 64, ..params.clone() }, |_| {}) {
         Err(e @ PerplexityError::KlVocabMismatch { file: 512, .. }) => assert!(e.to_string().contains("512")),
         other => panic!("expected KlVocabMismatch, got {other:?}"),
     }
     // Another context.
-    match perplexity::kl_divergence(&f16, &base, &PerplexityParams { n_ctx: 128, ..params.clone() }, |_| {}) {
+    match perplexity::kl_divergence(&f16, &base, &PerplexityConfig { n_ctx: 128, ..params.clone() }, |_| {}) {
         Err(e @ PerplexityError::KlContextMismatch { file: 64, requested: 128, .. }) => {
             assert!(e.to_string().contains("-c 64"), "{e}")
         }
@@ -417,7 +417,7 @@ fn vocabulary_that_appends_eos_is_refused() {
 
 #[test]
 fn context_matches_llama_perplexity() {
-    let c = PerplexityParams { n_ctx: 128, n_batch: 512, n_threads: 2, ..Default::default() }.context_params().unwrap();
+    let c = PerplexityConfig { n_ctx: 128, n_batch: 512, n_threads: 2, ..Default::default() }.context_params().unwrap();
     assert_eq!((c.n_ctx, c.n_batch, c.n_seq_max), (512, 512, 4));
     // llama-perplexity keeps only the window for sliding-window layers (common params).
     assert!(!c.swa_full);
@@ -428,7 +428,7 @@ fn too_short_text_names_its_token_counts() {
     let f16 = load(&tiny(None));
     let text = Text::from_string("short", "The old bridge was quietly repaired by Ada.").unwrap();
     let n = f16.tokenize(text.as_str(), true).unwrap().len();
-    let params = PerplexityParams { n_ctx: 64, n_batch: 64, n_threads: 2, ..Default::default() };
+    let params = PerplexityConfig { n_ctx: 64, n_batch: 64, n_threads: 2, ..Default::default() };
     match perplexity::perplexity(&f16, &text, &params, |_| {}) {
         Err(e @ PerplexityError::TooFewTokens { n_tokens, needed: 128, n_ctx: 64 }) => {
             assert_eq!(n_tokens, n);
@@ -441,7 +441,7 @@ fn too_short_text_names_its_token_counts() {
 
 #[test]
 fn batch_not_a_multiple_of_the_context() {
-    let params = PerplexityParams { n_ctx: 128, n_batch: 300, ..Default::default() };
+    let params = PerplexityConfig { n_ctx: 128, n_batch: 300, ..Default::default() };
     match params.layout() {
         Err(e @ PerplexityError::BatchNotMultiple { n_batch: 300, n_ctx: 128, suggest: 256 }) => {
             assert!(e.to_string().contains("256"), "{e}")
@@ -454,12 +454,12 @@ fn batch_not_a_multiple_of_the_context() {
         Err(PerplexityError::BatchNotMultiple { .. })
     ));
     // Smaller than n_ctx is fine (several decodes per chunk), and so are multiples.
-    let l = PerplexityParams { n_ctx: 128, n_batch: 48, ..Default::default() }.layout().unwrap();
+    let l = PerplexityConfig { n_ctx: 128, n_batch: 48, ..Default::default() }.layout().unwrap();
     assert_eq!((l.n_seq, l.n_batch, l.num_batches), (1, 48, 3));
-    let l = PerplexityParams { n_ctx: 128, n_batch: 2048, ..Default::default() }.layout().unwrap();
+    let l = PerplexityConfig { n_ctx: 128, n_batch: 2048, ..Default::default() }.layout().unwrap();
     assert_eq!((l.n_seq, l.n_batch, l.num_batches), (16, 2048, 1));
     assert!(matches!(
-        PerplexityParams { n_ctx: 2, ..Default::default() }.layout(),
+        PerplexityConfig { n_ctx: 2, ..Default::default() }.layout(),
         Err(PerplexityError::InvalidParam { name: "n_ctx", .. })
     ));
 }
@@ -470,10 +470,10 @@ fn several_decodes_per_chunk_match_one() {
     let f16 = load(&tiny(None));
     let text = test_text();
     let one =
-        perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 64, overlap: false, ..tiny_params() }, |_| {})
+        perplexity::perplexity(&f16, &text, &PerplexityConfig { n_batch: 64, overlap: false, ..tiny_params() }, |_| {})
             .unwrap();
     let three =
-        perplexity::perplexity(&f16, &text, &PerplexityParams { n_batch: 24, ..tiny_params() }, |_| {}).unwrap();
+        perplexity::perplexity(&f16, &text, &PerplexityConfig { n_batch: 24, ..tiny_params() }, |_| {}).unwrap();
     assert_eq!(three.params.layout.num_batches, 3);
     assert!(rel(one.ppl, three.ppl) < 1e-4, "{} vs {}", one.ppl, three.ppl);
     assert!(one.ppl.is_finite() && one.ppl > 1.0);
@@ -481,9 +481,9 @@ fn several_decodes_per_chunk_match_one() {
 
 // ---- supervised runs ---------------------------------------------------------------------------
 
-fn worker() -> benchkit::supervise::TrialOptions {
-    use benchkit::supervise::{TrialOptions, WorkerCommand};
-    TrialOptions::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
+fn worker() -> benchkit::supervise::TrialConfig {
+    use benchkit::supervise::{TrialConfig, WorkerCommand};
+    TrialConfig::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
 }
 
 fn gemma_job(text: &Path) -> perplexity::PerplexityJob {

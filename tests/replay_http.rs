@@ -7,9 +7,7 @@ mod mock_openai;
 use benchkit::replay::http::sse::{SseDecoder, SseError};
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig, Tokenizer};
 use benchkit::replay::metrics::{read_records, Aggregator, RecordWriter, SloConfig, Summary};
-use benchkit::replay::{
-    drive, drive_iter, ChatMessage, DriveOptions, Failure, Request, RequestRecord, Target, TokenCountSource,
-};
+use benchkit::replay::{drive, drive_iter, DriveConfig, Failure, Request, RequestRecord, Target, TokenCountSource};
 use mock_openai::{Behaviour, MockServer, ROLE_DELAY, TOKEN_DELAY};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -17,17 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn request(id: u64, behaviour: Behaviour, output_len: u32) -> Request {
-    Request {
-        id,
-        conversation_id: format!("c{id}"),
-        turn: 0,
-        messages: vec![ChatMessage { role: "user".into(), content: format!("hello {}", behaviour.marker()) }],
-        prompt_tokens: None,
-        prompt_len: 2,
-        output_len,
-        scheduled_ns: 0,
-        warmup: false,
-    }
+    Request::text(id, format!("hello {}", behaviour.marker()), 2, output_len)
 }
 
 fn config(server: &MockServer, endpoint: Endpoint, timeout: Duration) -> HttpTargetConfig {
@@ -64,7 +52,7 @@ async fn mixed_batch(endpoint: Endpoint, tokenizer: Option<Tokenizer>, keep_text
     let by_id: BTreeMap<u64, Request> = requests.iter().map(|r| (r.id, r.clone())).collect();
     let mut records = Vec::new();
     let t0 = Instant::now();
-    let stats = drive(target, requests, &DriveOptions::default(), |r| records.push(r)).await;
+    let stats = drive(target, requests, &DriveConfig::default(), |r| records.push(r)).await;
     assert!(t0.elapsed() < TIMEOUT * 3, "the batch is bounded by the request timeout");
     assert_eq!(records.len(), by_id.len());
 
@@ -256,7 +244,7 @@ async fn loopback_throughput() {
         Arc::new(HttpTarget::new(config(&server, Endpoint::ChatCompletions, Duration::from_secs(30)), None).unwrap());
     let requests: Vec<Request> = (0..n).map(|i| request(i, Behaviour::Normal, 8)).collect();
     let mut agg = Aggregator::default();
-    let opts = DriveOptions { max_concurrency: Some(64), ..Default::default() };
+    let opts = DriveConfig { max_concurrency: Some(64), ..Default::default() };
     let stats = drive(target, requests, &opts, |r| agg.record(&r)).await;
     let s = agg.finish(stats.duration);
     assert_eq!(s.completed, n, "{:?}", s.failures);
@@ -304,7 +292,7 @@ async fn drive_iter_is_lazy_precise_and_chains_turns() {
         });
     let mut records = Vec::new();
     let mut pulled_at_first_record = None;
-    let stats = drive_iter(target, gen, &DriveOptions::default(), |r| {
+    let stats = drive_iter(target, gen, &DriveConfig::default(), |r| {
         pulled_at_first_record.get_or_insert(pulled.load(Ordering::Relaxed));
         records.push(r)
     })
@@ -329,7 +317,7 @@ async fn drive_iter_is_lazy_precise_and_chains_turns() {
     assert!(matches!(bad[0].failure, Some(Failure::Http { status: 500, .. })));
 }
 
-/// With `DriveOptions::spin`, the dispatcher busy-waits for the last stretch before each
+/// With `DriveConfig::spin`, the dispatcher busy-waits for the last stretch before each
 /// arrival: every request still leaves, never before its schedule, and nothing spins after.
 #[tokio::test(flavor = "current_thread")]
 async fn spinning_dispatcher_is_never_early_and_stops() {
@@ -337,7 +325,7 @@ async fn spinning_dispatcher_is_never_early_and_stops() {
     let target: Arc<dyn Target> =
         Arc::new(HttpTarget::new(config(&server, Endpoint::ChatCompletions, Duration::from_secs(10)), None).unwrap());
     let gen = (0..200u64).map(|i| Request { scheduled_ns: i * 1_000_000, ..request(i, Behaviour::Normal, 2) });
-    let opts = DriveOptions { spin: Duration::from_micros(300), ..Default::default() };
+    let opts = DriveConfig { spin: Duration::from_micros(300), ..Default::default() };
     let mut lags = Vec::new();
     let stats = drive_iter(target, gen, &opts, |r| {
         assert!(r.ok(), "{:?}", r.failure);
@@ -365,7 +353,7 @@ async fn max_connections_bounds_requests_on_the_wire() {
     // Ten slow streams (4 chunks, TOKEN_DELAY apart), all due at once.
     let requests: Vec<Request> = (0..10).map(|i| request(i, Behaviour::TokenDelay, 4)).collect();
     let mut records = Vec::new();
-    drive(target, requests, &DriveOptions::default(), |r| records.push(r)).await;
+    drive(target, requests, &DriveConfig::default(), |r| records.push(r)).await;
     assert_eq!(records.len(), 10);
     assert!(records.iter().all(|r| r.ok()), "{records:?}");
     let mut events: Vec<(u64, i32)> = records.iter().flat_map(|r| [(r.sent_ns, 1), (r.end_ns, -1)]).collect();

@@ -5,7 +5,7 @@
 //! (a self-signed certificate: trusted through `ca_file`, refused without it).
 
 use benchkit::replay::http::{Endpoint, HttpError, HttpTarget, HttpTargetConfig};
-use benchkit::replay::{ChatMessage, Failure, Request, RequestRecord, Target, TokenCountSource};
+use benchkit::replay::{Failure, Request, RequestRecord, Target, TokenCountSource};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,17 +131,7 @@ async fn plain(after: After) -> (HttpTarget, Arc<Counts>) {
 }
 
 fn request(id: u64) -> Request {
-    Request {
-        id,
-        conversation_id: format!("c{id}"),
-        turn: 0,
-        messages: vec![ChatMessage { role: "user".into(), content: "hi".into() }],
-        prompt_tokens: None,
-        prompt_len: 1,
-        output_len: 2,
-        scheduled_ns: 0,
-        warmup: false,
-    }
+    Request::text(id, "hi", 1, 2)
 }
 
 fn assert_complete(r: &RequestRecord) {

@@ -4,28 +4,18 @@
 use benchkit::quantize::Quant;
 use benchkit::replay::inproc::{InprocConfig, InprocError, InprocTarget};
 use benchkit::replay::{Failure, Request, Target, TokenCountSource};
-use benchkit::synth::{self, Shape, SynthSpec, WeightType};
+use benchkit::synth::{self, Shape, SynthConfig, WeightType};
 use benchkit::Backend;
 use std::time::Instant;
 
 fn tiny_model() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("benchkit-inproc-{}", std::process::id()));
-    let spec = SynthSpec { name: "tiny".into(), shape: Shape::tiny(), seed: 5, weight_type: WeightType::F16 };
+    let spec = SynthConfig { name: "tiny".into(), shape: Shape::tiny(), seed: 5, weight_type: WeightType::F16 };
     synth::cached_model_in(&Backend::init().unwrap(), &dir, &spec, Some(Quant::Q8_0)).unwrap()
 }
 
 fn request(id: u64, prompt_len: usize, output_len: u32) -> Request {
-    Request {
-        id,
-        conversation_id: format!("synthetic-{id}"),
-        turn: 0,
-        messages: Vec::new(),
-        prompt_tokens: Some((0..prompt_len).map(|i| 300 + ((i as i32 * 7 + id as i32) % 200)).collect()),
-        prompt_len: prompt_len as u32,
-        output_len,
-        scheduled_ns: 0,
-        warmup: false,
-    }
+    Request::tokens(id, (0..prompt_len).map(|i| 300 + ((i as i32 * 7 + id as i32) % 200)).collect(), output_len)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +81,7 @@ fn start_rejects_a_batch_smaller_than_the_slots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_keeps_schedule_concurrency_and_turn_order() {
-    use benchkit::replay::{drive, DriveOptions};
+    use benchkit::replay::{drive, DriveConfig};
     use std::sync::Arc;
     let backend = Backend::init().unwrap();
     let target: Arc<dyn Target> =
@@ -103,8 +93,7 @@ async fn driver_keeps_schedule_concurrency_and_turn_order() {
     }
     let mut records = Vec::new();
     let stats =
-        drive(target, reqs, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| records.push(r))
-            .await;
+        drive(target, reqs, &DriveConfig { max_concurrency: Some(2), ..Default::default() }, |r| records.push(r)).await;
     assert_eq!(records.len(), 9);
     assert_eq!(stats.sent, 9);
     assert!(records.iter().all(|r| r.ok()));
@@ -125,21 +114,21 @@ async fn driver_keeps_schedule_concurrency_and_turn_order() {
     }
 }
 
-fn worker() -> benchkit::supervise::TrialOptions {
-    use benchkit::supervise::{TrialOptions, WorkerCommand};
-    TrialOptions::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
+fn worker() -> benchkit::supervise::TrialConfig {
+    use benchkit::supervise::{TrialConfig, WorkerCommand};
+    TrialConfig::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
 }
 
 #[test]
 fn a_supervised_replay_streams_every_record_and_survives_an_engine_abort() {
-    use benchkit::replay::{replay_inproc_supervised, DriveOptions};
+    use benchkit::replay::{replay_inproc_supervised, DriveConfig};
     use benchkit::supervise::TrialError;
     let reqs: Vec<Request> = (0..5).map(|i| Request { scheduled_ns: i * 2_000_000, ..request(i, 10, 3) }).collect();
     let mut records = Vec::new();
     let stats = replay_inproc_supervised(
         &InprocConfig::new(tiny_model(), 2, 64),
         reqs,
-        &DriveOptions::default(),
+        &DriveConfig::default(),
         &worker(),
         |r| records.push(r),
     )
@@ -156,7 +145,7 @@ fn a_supervised_replay_streams_every_record_and_survives_an_engine_abort() {
     let mut config = InprocConfig::new(benchkit_suite::test_model(), 1, 64);
     config.context.type_k = benchkit::gguf::GgmlType::IQ2_XXS;
     config.context.flash_attn = benchkit::FlashAttn::On;
-    let err = replay_inproc_supervised(&config, vec![request(0, 8, 2)], &DriveOptions::default(), &worker(), |_| {})
+    let err = replay_inproc_supervised(&config, vec![request(0, 8, 2)], &DriveConfig::default(), &worker(), |_| {})
         .unwrap_err();
     match &err {
         TrialError::Crashed(r) => {

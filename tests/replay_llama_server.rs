@@ -4,8 +4,10 @@
 
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::metrics::{Aggregator, SloConfig};
-use benchkit::replay::workload::{load_sharegpt, schedule, sharegpt_default_path, Arrival, Limit, SampleConfig};
-use benchkit::replay::{drive, DriveOptions, Target, TokenCountSource};
+use benchkit::replay::workload::{
+    load_sharegpt, schedule, sharegpt_default_path, Arrival, SampleConfig, ScheduleConfig,
+};
+use benchkit::replay::{drive, DriveConfig, Target, TokenCountSource};
 use benchkit::{Backend, Model, ModelParams};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -79,7 +81,7 @@ async fn totals_match_llama_server_counters() {
     };
     let cfg = SampleConfig { fixed_output_len: Some(16), max_prompt_len: 256, ..SampleConfig::new(12, 7) };
     let mut requests = load.sample(&counter, &cfg).unwrap().requests;
-    schedule(&mut requests, &Arrival::Poisson { rate: 8.0 }, 7, 2, Limit::default()).unwrap();
+    schedule(&mut requests, &ScheduleConfig::new(Arrival::Poisson { rate: 8.0 }).seed(7).warmup(2)).unwrap();
 
     let tok: Arc<dyn Fn(&str) -> usize + Send + Sync> = Arc::new(counter);
     let config = HttpTargetConfig {
@@ -91,7 +93,7 @@ async fn totals_match_llama_server_counters() {
     let mut agg = Aggregator::new(SloConfig::default());
     let mut all_output = 0u64;
     let mut records = Vec::new();
-    drive(target, requests, &DriveOptions { max_concurrency: Some(2), ..Default::default() }, |r| {
+    drive(target, requests, &DriveConfig { max_concurrency: Some(2), ..Default::default() }, |r| {
         all_output += u64::from(r.output_tokens);
         agg.record(&r);
         records.push(r);

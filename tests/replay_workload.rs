@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use benchkit::replay::workload::{
     load_sharegpt, sample_sharegpt, schedule, sharegpt_default_path, synthetic_requests, ApproxTokenCounter, Arrival,
-    Conversation, LengthDist, Limit, SampleConfig, SyntheticConfig, Turn, WorkloadError,
+    Conversation, LengthDist, Limit, SampleConfig, ScheduleConfig, SyntheticConfig, Turn, WorkloadError,
 };
 use benchkit::replay::Request;
 
@@ -359,7 +359,7 @@ fn measured_rate(requests: &[Request]) -> f64 {
 #[test]
 fn constant_rate_is_exactly_spaced() {
     let mut reqs = plain_requests(1000);
-    let info = schedule(&mut reqs, &Arrival::Constant { rate: 4.0 }, 0, 0, Limit::default()).unwrap();
+    let info = schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 4.0 })).unwrap();
     assert_eq!((info.requests, info.arrivals, info.dropped, info.warmup), (1000, 1000, 0, 0));
     for (i, r) in reqs.iter().enumerate() {
         assert_eq!(r.scheduled_ns, i as u64 * 250_000_000);
@@ -367,11 +367,11 @@ fn constant_rate_is_exactly_spaced() {
     assert_eq!(info.last_ns, 999 * 250_000_000);
     // No drift with a rate whose period is not a whole number of ns.
     let mut reqs = plain_requests(10_000);
-    schedule(&mut reqs, &Arrival::Constant { rate: 3.0 }, 0, 0, Limit::default()).unwrap();
+    schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 3.0 })).unwrap();
     assert_eq!(reqs[9_999].scheduled_ns, 3_333_000_000_000);
 
     let mut reqs = plain_requests(10);
-    schedule(&mut reqs, &Arrival::AllAtOnce, 0, 0, Limit::default()).unwrap();
+    schedule(&mut reqs, &ScheduleConfig::new(Arrival::AllAtOnce)).unwrap();
     assert!(reqs.iter().all(|r| r.scheduled_ns == 0));
 }
 
@@ -384,22 +384,22 @@ fn poisson_and_gamma_rates_and_seeds() {
         Arrival::Gamma { rate: 10.0, burstiness: 4.0 },
     ] {
         let mut a = plain_requests(10_000);
-        schedule(&mut a, &arrival, 1234, 0, Limit::default()).unwrap();
+        schedule(&mut a, &ScheduleConfig::new(arrival).seed(1234)).unwrap();
         let rate = measured_rate(&a);
         assert!((rate - 10.0).abs() < 0.5, "{arrival:?}: measured {rate}/s");
         assert_eq!(a[0].scheduled_ns, 0);
         assert!(a.windows(2).all(|w| w[0].scheduled_ns <= w[1].scheduled_ns));
         let mut b = plain_requests(10_000);
-        schedule(&mut b, &arrival, 1234, 0, Limit::default()).unwrap();
+        schedule(&mut b, &ScheduleConfig::new(arrival).seed(1234)).unwrap();
         assert_eq!(a, b, "{arrival:?}: same seed, same schedule");
         let mut c = plain_requests(10_000);
-        schedule(&mut c, &arrival, 1235, 0, Limit::default()).unwrap();
+        schedule(&mut c, &ScheduleConfig::new(arrival).seed(1235)).unwrap();
         assert_ne!(a, c, "{arrival:?}: another seed, another schedule");
     }
     // Burstier arrivals have more variable gaps.
     let cv = |burstiness: f64| {
         let mut r = plain_requests(10_000);
-        schedule(&mut r, &Arrival::Gamma { rate: 10.0, burstiness }, 9, 0, Limit::default()).unwrap();
+        schedule(&mut r, &ScheduleConfig::new(Arrival::Gamma { rate: 10.0, burstiness }).seed(9)).unwrap();
         let gaps: Vec<f64> = r.windows(2).map(|w| (w[1].scheduled_ns - w[0].scheduled_ns) as f64).collect();
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
         let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
@@ -413,7 +413,7 @@ fn poisson_and_gamma_rates_and_seeds() {
 #[test]
 fn warmup_and_limits() {
     let mut reqs = plain_requests(100);
-    let info = schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 5, Limit::default()).unwrap();
+    let info = schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 10.0 }).warmup(5)).unwrap();
     assert_eq!(info.warmup, 5);
     assert!(reqs[..5].iter().all(|r| r.warmup));
     assert!(reqs[5..].iter().all(|r| !r.warmup));
@@ -421,25 +421,27 @@ fn warmup_and_limits() {
     // Duration: arrivals at 0, 0.1, ..., 1.0 s are kept (11), later ones dropped.
     let mut reqs = plain_requests(100);
     let limit = Limit { max_duration: Some(Duration::from_secs(1)), max_requests: None };
-    let info = schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 0, limit).unwrap();
+    let info = schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 10.0 }).limit(limit)).unwrap();
     assert_eq!((reqs.len(), info.requests, info.dropped), (11, 11, 89));
     assert_eq!(info.last_ns, 1_000_000_000);
 
     // Count.
     let mut reqs = plain_requests(100);
     let limit = Limit { max_requests: Some(7), max_duration: None };
-    let info = schedule(&mut reqs, &Arrival::Poisson { rate: 10.0 }, 3, 2, limit).unwrap();
+    let info =
+        schedule(&mut reqs, &ScheduleConfig::new(Arrival::Poisson { rate: 10.0 }).seed(3).warmup(2).limit(limit))
+            .unwrap();
     assert_eq!((reqs.len(), info.dropped, info.warmup), (7, 93, 2));
     assert!(reqs.iter().enumerate().all(|(i, r)| r.id == i as u64));
     // A limit does not change the kept times.
     let mut full = plain_requests(100);
-    schedule(&mut full, &Arrival::Poisson { rate: 10.0 }, 3, 2, Limit::default()).unwrap();
+    schedule(&mut full, &ScheduleConfig::new(Arrival::Poisson { rate: 10.0 }).seed(3).warmup(2)).unwrap();
     assert_eq!(reqs[..], full[..7]);
 
     // Both: the tighter one wins.
     let mut reqs = plain_requests(100);
     let limit = Limit { max_requests: Some(50), max_duration: Some(Duration::from_millis(450)) };
-    schedule(&mut reqs, &Arrival::Constant { rate: 10.0 }, 0, 0, limit).unwrap();
+    schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 10.0 }).limit(limit)).unwrap();
     assert_eq!(reqs.len(), 5);
 }
 
@@ -453,13 +455,13 @@ fn invalid_rates_are_errors() {
         Arrival::Gamma { rate: 0.0, burstiness: 1.0 },
     ] {
         let mut reqs = plain_requests(3);
-        let e = schedule(&mut reqs, &arrival, 0, 0, Limit::default()).unwrap_err();
+        let e = schedule(&mut reqs, &ScheduleConfig::new(arrival)).unwrap_err();
         assert!(matches!(e, WorkloadError::InvalidRate { .. }), "{arrival:?}: {e}");
         assert_eq!(reqs, plain_requests(3), "requests untouched on error");
     }
     for burstiness in [0.0, -2.0, f64::NAN, f64::INFINITY] {
         let mut reqs = plain_requests(3);
-        let e = schedule(&mut reqs, &Arrival::Gamma { rate: 1.0, burstiness }, 0, 0, Limit::default()).unwrap_err();
+        let e = schedule(&mut reqs, &ScheduleConfig::new(Arrival::Gamma { rate: 1.0, burstiness })).unwrap_err();
         assert!(matches!(e, WorkloadError::InvalidBurstiness { .. }), "{e}");
     }
 }
@@ -474,7 +476,7 @@ fn later_turns_share_their_conversation_arrival() {
     let config = SampleConfig { multi_turn: true, ..SampleConfig::new(4, 0) };
     let mut reqs = sample_sharegpt(&data, &ApproxTokenCounter, &config).unwrap().requests;
     assert_eq!(reqs.len(), 8);
-    let info = schedule(&mut reqs, &Arrival::Constant { rate: 2.0 }, 0, 1, Limit::default()).unwrap();
+    let info = schedule(&mut reqs, &ScheduleConfig::new(Arrival::Constant { rate: 2.0 }).warmup(1)).unwrap();
     assert_eq!((info.arrivals, info.requests, info.warmup), (4, 8, 2));
     for (i, pair) in reqs.chunks(2).enumerate() {
         assert_eq!(pair[0].conversation_id, pair[1].conversation_id);

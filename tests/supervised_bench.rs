@@ -1,11 +1,11 @@
 //! Supervised sweeps: a worker killed, a llama.cpp abort and a trial past its timeout each
 //! become a classified record, and the sweep goes on with a fresh worker.
 
-use benchkit::bench::{Grid, Progress, RunSettings, Status, SupervisedSweep, Sweep, Test};
+use benchkit::bench::{Grid, Progress, RunConfig, Status, SupervisedSweep, Sweep, Test};
 use benchkit::gguf::GgmlType;
 use benchkit::quantize::Quant;
-use benchkit::supervise::{Phase, TrialOptions, WorkerCommand};
-use benchkit::synth::{self, Shape, SynthSpec, WeightType};
+use benchkit::supervise::{Phase, TrialConfig, WorkerCommand};
+use benchkit::synth::{self, Shape, SynthConfig, WeightType};
 use benchkit::{Backend, FlashAttn};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -15,19 +15,19 @@ fn tiny_model() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("benchkit-supervised-{}", std::process::id()));
-        let spec = SynthSpec { name: "tiny".into(), shape: Shape::tiny(), seed: 3, weight_type: WeightType::F16 };
+        let spec = SynthConfig { name: "tiny".into(), shape: Shape::tiny(), seed: 3, weight_type: WeightType::F16 };
         synth::cached_model_in(&Backend::init().unwrap(), &dir, &spec, Some(Quant::Q8_0)).unwrap()
     })
     .clone()
 }
 
 /// Test binaries cannot re-execute themselves as workers: the workspace's worker binary does.
-fn opts() -> TrialOptions {
-    TrialOptions::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
+fn opts() -> TrialConfig {
+    TrialConfig::default().worker(WorkerCommand::program(env!("CARGO_BIN_EXE_benchkit-worker")))
 }
 
-fn settings(repetitions: u32) -> RunSettings {
-    RunSettings { repetitions, ..RunSettings::default() }
+fn settings(repetitions: u32) -> RunConfig {
+    RunConfig { repetitions, ..RunConfig::default() }
 }
 
 #[test]

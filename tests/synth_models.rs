@@ -1,11 +1,11 @@
 //! Synthetic models load in llama.cpp, quantize, report their preset's parameter count and run.
 
 use benchkit::quantize::Quant;
-use benchkit::synth::{self, Preset, Shape, SynthSpec, WeightType};
+use benchkit::synth::{self, Preset, Shape, SynthConfig, WeightType};
 use benchkit::{Backend, Batch, ContextParams, Model, ModelParams};
 
-fn tiny_spec() -> SynthSpec {
-    SynthSpec { name: "tiny".into(), shape: Shape::tiny(), seed: 1, weight_type: WeightType::F16 }
+fn tiny_spec() -> SynthConfig {
+    SynthConfig { name: "tiny".into(), shape: Shape::tiny(), seed: 1, weight_type: WeightType::F16 }
 }
 
 fn decode_text(model: &Model) -> Vec<f32> {
@@ -63,7 +63,7 @@ fn cache_reuses_and_repairs() {
     assert_eq!(std::fs::metadata(&c).unwrap().len(), len);
     Model::load(&backend, &c, &ModelParams::default()).unwrap();
     // Different seeds are different cache entries.
-    let other = SynthSpec { seed: 2, ..spec };
+    let other = SynthConfig { seed: 2, ..spec };
     assert_ne!(
         synth::cache_file_name(&other, Some(Quant::Q8_0)),
         synth::cache_file_name(&tiny_spec(), Some(Quant::Q8_0))
@@ -75,7 +75,7 @@ fn named_preset_reports_its_parameter_count() {
     let backend = Backend::init().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let preset = Preset::Qwen2_5_0_5B;
-    let spec = synth::preset_spec(preset, 42);
+    let spec = synth::preset_config(preset, 42);
     let path = synth::cached_model_in(&backend, dir.path(), &spec, None).unwrap();
     let model = Model::load(&backend, &path, &ModelParams::default()).unwrap();
     assert_eq!(model.info().n_params, 494_032_768);

@@ -20,6 +20,8 @@ pub mod batch;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod build_info;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod context;
 pub mod devices;
 pub mod gguf;
@@ -32,6 +34,7 @@ pub mod provenance;
 pub mod quantize;
 #[cfg(feature = "replay")]
 pub mod replay;
+pub mod stats;
 pub mod supervise;
 pub mod synth;
 pub mod system;

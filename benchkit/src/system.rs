@@ -31,6 +31,12 @@ fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// CPUs this process may run on (`std::thread::available_parallelism`: the affinity mask and
+/// cgroup quota), at least 1.
+pub fn n_cpus_available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// CPUs this machine has (configured, not only online), for validating CPU masks.
 pub fn n_cpus_configured() -> usize {
     // "0-3" or "0,2-5"
@@ -38,12 +44,12 @@ pub fn n_cpus_configured() -> usize {
         .and_then(|s| {
             s.split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok()).max().map(|m| m + 1)
         })
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| n_cpus_available())
 }
 
 /// Physical cores (unique core ids), falling back to logical CPUs.
 pub fn n_physical_cores() -> usize {
-    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let logical = n_cpus_available();
     let Some(cpuinfo) = read("/proc/cpuinfo") else { return logical };
     let mut cores = std::collections::BTreeSet::new();
     let (mut phys, mut core) = (None::<String>, None::<String>);
@@ -117,7 +123,7 @@ impl SystemInfo {
         SystemInfo {
             cpu_info,
             gpu_info,
-            n_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n_cpus: n_cpus_available(),
             n_physical_cores: n_physical_cores(),
             memory_bytes,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),

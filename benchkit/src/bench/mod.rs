@@ -8,10 +8,10 @@
 //! llama-bench's md/csv/json/jsonl/sql formats.
 //!
 //! ```no_run
-//! use benchkit::bench::{Grid, RunSettings, Sweep};
+//! use benchkit::bench::{Grid, RunConfig, Sweep};
 //! let backend = benchkit::Backend::init()?;
 //! let grid = Grid { n_threads: vec![1, 2], ..Grid::new("model.gguf") };
-//! for record in Sweep::new(&backend, &grid, RunSettings::default())? {
+//! for record in Sweep::new(&backend, &grid, RunConfig::default())? {
 //!     println!("{} {:.2} t/s", record.test, record.avg_ts);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -23,13 +23,15 @@ mod params;
 mod record;
 #[cfg(test)]
 mod record_fields_tests;
+mod run;
 mod runner;
 mod supervised;
 mod syntax;
 
 pub use measure::Measurer;
-pub use params::{parse_int_list, parse_u32_list, Grid, ParamError, Point, RunSettings, Test};
-pub use record::{field_type, BenchRecord, FieldType, Status, LLAMA_BENCH_FIELDS};
+pub use params::{parse_int_list, parse_u32_list, Grid, ParamError, Point, RunConfig, Test};
+pub use record::{field, field_type, BenchRecord, Field, FieldType, Status, FIELDS, LLAMA_BENCH_FIELDS};
+pub use run::{BenchConfig, BenchRun};
 pub use runner::{BenchError, Progress, Sweep};
 pub(crate) use supervised::run_job;
 pub use supervised::SupervisedSweep;

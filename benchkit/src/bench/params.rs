@@ -17,12 +17,22 @@ pub enum ParamError {
         param: String,
         /// Value given.
         value: String,
-        /// Why.
+        /// What is wrong with it, and what the parameter takes.
         reason: String,
     },
     /// The grid has no points (e.g. every test size is 0).
     #[error("the grid is empty: {0}")]
     Empty(String),
+    /// A device or buffer type that this build's backend registry does not have.
+    #[error("invalid {param} {value}: {source}")]
+    Unavailable {
+        /// Parameter (`-dev`, `-ot`).
+        param: &'static str,
+        /// Value given.
+        value: String,
+        /// The registry's answer.
+        source: crate::model::ModelError,
+    },
 }
 
 /// One test: `n_prompt` tokens processed, then `n_gen` generated, at depth `n_depth`.
@@ -117,7 +127,7 @@ impl Point {
 
 /// How tests are run (llama-bench's global options).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunSettings {
+pub struct RunConfig {
     /// Repetitions per test (`-r`, default 5).
     pub repetitions: u32,
     /// Seconds to sleep before each test (`--delay`).
@@ -134,9 +144,9 @@ pub struct RunSettings {
     pub numa: crate::backend::Numa,
 }
 
-impl Default for RunSettings {
+impl Default for RunConfig {
     fn default() -> Self {
-        RunSettings {
+        RunConfig {
             repetitions: 5,
             delay_secs: 0,
             no_warmup: false,
@@ -269,6 +279,30 @@ impl Grid {
     /// A grid over one model with llama-bench's defaults.
     pub fn new(model: impl Into<PathBuf>) -> Self {
         Grid { models: vec![model.into()], ..Grid::default() }
+    }
+
+    /// Checks device names and override buffer types against the backend registry before
+    /// anything runs, as llama-bench does, and spells device names as the registry does (the
+    /// records show those).
+    ///
+    /// # Errors
+    /// [`ParamError::Unavailable`] naming the first device or buffer type the registry lacks.
+    pub fn check_against_registry(&mut self, backend: &crate::Backend) -> Result<(), ParamError> {
+        for d in &mut self.devices {
+            *d = d.canonical(backend).map_err(|source| ParamError::Unavailable {
+                param: "-dev",
+                value: d.to_string(),
+                source,
+            })?;
+        }
+        for o in self.tensor_buft_overrides.iter().flatten() {
+            o.validate(backend).map_err(|source| ParamError::Unavailable {
+                param: "-ot",
+                value: format!("{}={}", o.pattern, o.buffer_type),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// The model-level parameter sets, in llama-bench's loop order (fit target, fit context,

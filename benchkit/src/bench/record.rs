@@ -160,52 +160,6 @@ pub struct BenchRecord {
     pub provenance: crate::Provenance,
 }
 
-/// llama-bench's field names, in its order (md/csv/sql columns, json keys before the samples).
-pub const LLAMA_BENCH_FIELDS: &[&str] = &[
-    "build_commit",
-    "build_number",
-    "cpu_info",
-    "gpu_info",
-    "backends",
-    "model_filename",
-    "model_type",
-    "model_size",
-    "model_n_params",
-    "n_batch",
-    "n_ubatch",
-    "n_threads",
-    "cpu_mask",
-    "cpu_strict",
-    "poll",
-    "type_k",
-    "type_v",
-    "n_gpu_layers",
-    "n_cpu_moe",
-    "split_mode",
-    "main_gpu",
-    "no_kv_offload",
-    "flash_attn",
-    "devices",
-    "tensor_split",
-    "tensor_buft_overrides",
-    "load_mode",
-    "lazy_mode",
-    "embeddings",
-    "no_op_offload",
-    "no_host",
-    "repack",
-    "fit_target",
-    "fit_min_ctx",
-    "n_prompt",
-    "n_gen",
-    "n_depth",
-    "test_time",
-    "avg_ns",
-    "stddev_ns",
-    "avg_ts",
-    "stddev_ts",
-];
-
 /// Column type of a llama-bench field, as its json/sql writers type it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -219,67 +173,152 @@ pub enum FieldType {
     Float,
 }
 
-/// llama-bench's type for a field.
-pub fn field_type(field: &str) -> FieldType {
-    match field {
-        "build_number" | "n_batch" | "n_ubatch" | "n_threads" | "poll" | "model_size" | "model_n_params"
-        | "n_gpu_layers" | "main_gpu" | "n_prompt" | "n_gen" | "n_depth" | "avg_ns" | "stddev_ns" | "no_op_offload"
-        | "n_cpu_moe" | "fit_target" | "fit_min_ctx" | "flash_attn" => FieldType::Int,
-        "no_kv_offload" | "cpu_strict" | "embeddings" | "no_host" | "repack" => FieldType::Bool,
-        "avg_ts" | "stddev_ts" => FieldType::Float,
-        _ => FieldType::String,
+/// A record field's type and text as llama-bench prints it (bools as 0/1, floats with 6
+/// decimals): the field's Rust type decides both, so the table below cannot mistype one.
+trait FieldValue {
+    const TYPE: FieldType;
+    fn text(&self) -> String;
+}
+
+impl FieldValue for String {
+    const TYPE: FieldType = FieldType::String;
+    fn text(&self) -> String {
+        self.clone()
     }
 }
 
-impl BenchRecord {
-    /// A llama-bench field's value as llama-bench prints it in text formats (bools as 0/1,
-    /// floats with 6 decimals).
-    pub fn value_str(&self, field: &str) -> String {
-        let b = |v: bool| if v { "1" } else { "0" }.to_string();
-        match field {
-            "build_commit" => self.build_commit.clone(),
-            "build_number" => self.build_number.to_string(),
-            "cpu_info" => self.cpu_info.clone(),
-            "gpu_info" => self.gpu_info.clone(),
-            "backends" => self.backends.clone(),
-            "model_filename" => self.model_filename.clone(),
-            "model_type" => self.model_type.clone(),
-            "model_size" => self.model_size.to_string(),
-            "model_n_params" => self.model_n_params.to_string(),
-            "n_batch" => self.n_batch.to_string(),
-            "n_ubatch" => self.n_ubatch.to_string(),
-            "n_threads" => self.n_threads.to_string(),
-            "cpu_mask" => self.cpu_mask.clone(),
-            "cpu_strict" => b(self.cpu_strict),
-            "poll" => self.poll.to_string(),
-            "type_k" => self.type_k.clone(),
-            "type_v" => self.type_v.clone(),
-            "n_gpu_layers" => self.n_gpu_layers.to_string(),
-            "n_cpu_moe" => self.n_cpu_moe.to_string(),
-            "split_mode" => self.split_mode.clone(),
-            "main_gpu" => self.main_gpu.to_string(),
-            "no_kv_offload" => b(self.no_kv_offload),
-            "flash_attn" => self.flash_attn.to_string(),
-            "devices" => self.devices.clone(),
-            "tensor_split" => self.tensor_split.clone(),
-            "tensor_buft_overrides" => self.tensor_buft_overrides.clone(),
-            "load_mode" => self.load_mode.clone(),
-            "lazy_mode" => self.lazy_mode.clone(),
-            "embeddings" => b(self.embeddings),
-            "no_op_offload" => self.no_op_offload.to_string(),
-            "no_host" => b(self.no_host),
-            "repack" => b(self.repack),
-            "fit_target" => self.fit_target.to_string(),
-            "fit_min_ctx" => self.fit_min_ctx.to_string(),
-            "n_prompt" => self.n_prompt.to_string(),
-            "n_gen" => self.n_gen.to_string(),
-            "n_depth" => self.n_depth.to_string(),
-            "test_time" => self.test_time.clone(),
-            "avg_ns" => self.avg_ns.to_string(),
-            "stddev_ns" => self.stddev_ns.to_string(),
-            "avg_ts" => format!("{:.6}", self.avg_ts),
-            "stddev_ts" => format!("{:.6}", self.stddev_ts),
-            _ => String::new(),
+impl FieldValue for bool {
+    const TYPE: FieldType = FieldType::Bool;
+    fn text(&self) -> String {
+        if *self { "1" } else { "0" }.to_string()
+    }
+}
+
+impl FieldValue for f64 {
+    const TYPE: FieldType = FieldType::Float;
+    fn text(&self) -> String {
+        format!("{self:.6}")
+    }
+}
+
+macro_rules! int_field_value {
+    ($($t:ty),*) => {$(
+        impl FieldValue for $t {
+            const TYPE: FieldType = FieldType::Int;
+            fn text(&self) -> String {
+                self.to_string()
+            }
         }
+    )*};
+}
+int_field_value!(u32, u64, i32, i64);
+
+const fn type_of<T: FieldValue>(_: fn(&BenchRecord) -> &T) -> FieldType {
+    T::TYPE
+}
+
+/// One of llama-bench's fields: its name, its type, and its value as llama-bench prints it.
+#[derive(Clone, Copy)]
+pub struct Field {
+    /// llama-bench's name (csv/sql column, json key).
+    pub name: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+    text: fn(&BenchRecord) -> String,
+}
+
+impl Field {
+    /// The field's value in `r`, as llama-bench prints it in text formats.
+    pub fn value(&self, r: &BenchRecord) -> String {
+        (self.text)(r)
+    }
+}
+
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Field").field("name", &self.name).field("ty", &self.ty).finish()
+    }
+}
+
+/// Both lists from one: the names for callers that want strings, the fields for the writers.
+macro_rules! llama_bench_fields {
+    ($($name:ident,)*) => {
+        /// llama-bench's fields, in its order (md/csv/sql columns, json keys before the
+        /// samples), each named after the [`BenchRecord`] field that holds it.
+        pub const FIELDS: &[Field] = &[$(Field {
+            name: stringify!($name),
+            ty: type_of(|r: &BenchRecord| &r.$name),
+            text: |r: &BenchRecord| FieldValue::text(&r.$name),
+        }),*];
+        /// llama-bench's field names, in its order.
+        pub const LLAMA_BENCH_FIELDS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+llama_bench_fields! {
+    build_commit,
+    build_number,
+    cpu_info,
+    gpu_info,
+    backends,
+    model_filename,
+    model_type,
+    model_size,
+    model_n_params,
+    n_batch,
+    n_ubatch,
+    n_threads,
+    cpu_mask,
+    cpu_strict,
+    poll,
+    type_k,
+    type_v,
+    n_gpu_layers,
+    n_cpu_moe,
+    split_mode,
+    main_gpu,
+    no_kv_offload,
+    flash_attn,
+    devices,
+    tensor_split,
+    tensor_buft_overrides,
+    load_mode,
+    lazy_mode,
+    embeddings,
+    no_op_offload,
+    no_host,
+    repack,
+    fit_target,
+    fit_min_ctx,
+    n_prompt,
+    n_gen,
+    n_depth,
+    test_time,
+    avg_ns,
+    stddev_ns,
+    avg_ts,
+    stddev_ts,
+}
+
+/// The llama-bench field called `name`.
+pub fn field(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+/// llama-bench's type for the field called `name`; `None` for a name llama-bench lacks.
+pub fn field_type(name: &str) -> Option<FieldType> {
+    field(name).map(|f| f.ty)
+}
+
+impl BenchRecord {
+    /// The record's test (its `n_prompt`, `n_gen`, `n_depth`), named by [`Test::name`].
+    pub fn test_spec(&self) -> super::Test {
+        super::Test { n_prompt: self.n_prompt, n_gen: self.n_gen, n_depth: self.n_depth }
+    }
+
+    /// A llama-bench field's value as llama-bench prints it in text formats (bools as 0/1,
+    /// floats with 6 decimals); `None` for a name llama-bench lacks.
+    pub fn value_str(&self, field: &str) -> Option<String> {
+        self::field(field).map(|f| f.value(self))
     }
 }

@@ -3,7 +3,7 @@
 //! value llama-bench writes for it.
 
 use super::output::{to_string, OutputFormat};
-use super::params::{Grid, RunSettings};
+use super::params::{Grid, RunConfig};
 use super::record::{BenchRecord, LLAMA_BENCH_FIELDS};
 use super::runner::new_record;
 use crate::model::{DeviceSelection, LazyMode, LoadMode, TensorBuftOverride};
@@ -32,7 +32,7 @@ fn grid() -> Grid {
 
 fn records(g: &Grid) -> Vec<BenchRecord> {
     crate::Backend::init().unwrap();
-    let settings = RunSettings::default();
+    let settings = RunConfig::default();
     let base = crate::provenance::test_provenance();
     g.points().unwrap().iter().map(|p| new_record(p, &settings, &base)).collect()
 }
@@ -89,9 +89,9 @@ fn records_carry_the_point_values() {
     let rs = records(&grid());
     assert_eq!(rs.len(), 2);
     for (field, want) in EXPECTED {
-        assert_eq!(rs[0].value_str(field), *want, "{field}");
+        assert_eq!(rs[0].value_str(field).as_deref(), Some(*want), "{field}");
     }
-    assert_eq!(rs[1].value_str("repack"), "1");
+    assert_eq!(rs[1].value_str("repack").as_deref(), Some("1"));
     let d = &records(&Grid { n_prompt: vec![16], n_gen: vec![0], ..Grid::new("m.gguf") })[0];
     for (field, want) in [
         ("n_cpu_moe", "0"),
@@ -105,7 +105,7 @@ fn records_carry_the_point_values() {
         ("fit_target", "0"),
         ("fit_min_ctx", "0"),
     ] {
-        assert_eq!(d.value_str(field), want, "default {field}");
+        assert_eq!(d.value_str(field).as_deref(), Some(want), "default {field}");
     }
 }
 
@@ -210,4 +210,48 @@ fn json_and_jsonl_type_the_values_as_llama_bench() {
         assert_eq!(v["fit_min_ctx"], 4096);
     }
     assert_eq!(json[1]["repack"], true);
+}
+
+#[test]
+fn field_types_follow_llama_benchs_and_unknown_names_are_none() {
+    use super::{field_type, FieldType, FIELDS, LLAMA_BENCH_FIELDS};
+    // llama-bench's typing (test_params::get_field_type), checked against the table that the
+    // record's Rust types generate.
+    let ints = [
+        "build_number",
+        "n_batch",
+        "n_ubatch",
+        "n_threads",
+        "poll",
+        "model_size",
+        "model_n_params",
+        "n_gpu_layers",
+        "main_gpu",
+        "n_prompt",
+        "n_gen",
+        "n_depth",
+        "avg_ns",
+        "stddev_ns",
+        "no_op_offload",
+        "n_cpu_moe",
+        "fit_target",
+        "fit_min_ctx",
+        "flash_attn",
+    ];
+    let bools = ["no_kv_offload", "cpu_strict", "embeddings", "no_host", "repack"];
+    for f in FIELDS {
+        let want = if ints.contains(&f.name) {
+            FieldType::Int
+        } else if bools.contains(&f.name) {
+            FieldType::Bool
+        } else if ["avg_ts", "stddev_ts"].contains(&f.name) {
+            FieldType::Float
+        } else {
+            FieldType::String
+        };
+        assert_eq!(f.ty, want, "{}", f.name);
+    }
+    assert_eq!(FIELDS.iter().map(|f| f.name).collect::<Vec<_>>(), LLAMA_BENCH_FIELDS);
+    assert_eq!(field_type("n_treads"), None);
+    assert_eq!(records(&grid())[0].value_str("n_treads"), None);
 }

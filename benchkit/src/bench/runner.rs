@@ -1,10 +1,11 @@
 //! Runs grid points with llama-bench's methodology and yields a record per point.
 
-use super::params::{Grid, ParamError, Point, RunSettings, Test};
+use super::params::{Grid, ParamError, Point, RunConfig, Test};
 use super::record::{BenchRecord, Status};
 use crate::batch::Batch;
 use crate::context::{Context, ContextParams, FlashAttn};
 use crate::model::{Model, ModelParams};
+use crate::stats::Moments;
 use crate::supervise::Phase;
 use crate::threadpool::{ThreadPool, ThreadPoolParams};
 use crate::{Backend, Provenance};
@@ -93,7 +94,7 @@ pub struct Sweep<'a> {
     indices: Vec<usize>,
     total: usize,
     next: usize,
-    settings: RunSettings,
+    settings: RunConfig,
     model: Option<(PathBuf, ModelParams, Model)>,
     base: Provenance,
     progress: Option<ProgressFn<'a>>,
@@ -105,12 +106,12 @@ impl<'a> Sweep<'a> {
     ///
     /// # Errors
     /// [`ParamError`] for an invalid or empty grid.
-    pub fn new(backend: &Backend, grid: &Grid, settings: RunSettings) -> Result<Self, ParamError> {
+    pub fn new(backend: &Backend, grid: &Grid, settings: RunConfig) -> Result<Self, ParamError> {
         Ok(Self::from_points(backend, grid.points()?, settings))
     }
 
     /// A sweep over explicit points.
-    pub fn from_points(backend: &Backend, points: Vec<Point>, settings: RunSettings) -> Self {
+    pub fn from_points(backend: &Backend, points: Vec<Point>, settings: RunConfig) -> Self {
         let n = points.len();
         let base = base_provenance(&settings);
         Sweep {
@@ -269,7 +270,7 @@ impl<'a> Sweep<'a> {
 
 /// The provenance every record of a sweep starts from: this build and machine, the sweep's
 /// start, its seed and run settings (each record adds its point and, once loaded, its model).
-pub(crate) fn base_provenance(settings: &RunSettings) -> Provenance {
+pub(crate) fn base_provenance(settings: &RunConfig) -> Provenance {
     Provenance::now().seed("prompt_tokens", settings.seed).setting("run", settings).setting("isolation", &"in-process")
 }
 
@@ -279,7 +280,7 @@ pub(crate) fn point_provenance(base: &Provenance, point: &Point) -> Provenance {
 }
 
 /// The record of `point` before measurement: parameters filled, no results.
-pub(crate) fn new_record(point: &Point, settings: &RunSettings, base: &Provenance) -> BenchRecord {
+pub(crate) fn new_record(point: &Point, settings: &RunConfig, base: &Provenance) -> BenchRecord {
     let build = &base.build;
     let system = &base.system;
     let mp = &point.model_params;
@@ -396,28 +397,13 @@ pub(crate) fn set_samples(r: &mut BenchRecord, t: &Test, samples_ns: Vec<u64>) {
     let n = t.n_tokens() as f64;
     let ts: Vec<f64> = samples_ns.iter().map(|&ns| 1e9 * n / ns.max(1) as f64).collect();
     let ns_f: Vec<f64> = samples_ns.iter().map(|&v| v as f64).collect();
-    r.avg_ns = mean(&ns_f) as u64;
-    r.stddev_ns = stddev(&ns_f) as u64;
-    r.avg_ts = mean(&ts);
-    r.stddev_ts = stddev(&ts);
+    let (ns_m, ts_m) = (Moments::of(&ns_f), Moments::of(&ts));
+    r.avg_ns = ns_m.mean() as u64;
+    r.stddev_ns = ns_m.sample_stddev() as u64;
+    r.avg_ts = ts_m.mean();
+    r.stddev_ts = ts_m.sample_stddev();
     r.samples_ns = samples_ns;
     r.samples_ts = ts;
-}
-
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        0.0
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
-
-fn stddev(v: &[f64]) -> f64 {
-    if v.len() <= 1 {
-        return 0.0;
-    }
-    let m = mean(v);
-    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
 /// Random prompt tokens in `n_batch` chunks; BOS first when the vocab adds one (llama-bench).

@@ -1,9 +1,9 @@
 //! Sweeps whose points run in supervised worker processes: a crash is a record.
 
-use super::params::{Grid, ParamError, Point, RunSettings};
+use super::params::{Grid, ParamError, Point, RunConfig};
 use super::record::{BenchRecord, Status};
 use super::runner::{base_provenance, new_record, point_provenance, Progress, ProgressFn, Sweep};
-use crate::supervise::{CrashReport, Emitter, Ending, Event, Job, Phase, Trial, TrialOptions, WorkerMsg};
+use crate::supervise::{CrashReport, Emitter, Ending, Event, Job, Phase, Trial, TrialConfig, WorkerMsg};
 use crate::{Backend, Provenance};
 use std::collections::VecDeque;
 
@@ -16,21 +16,21 @@ use std::collections::VecDeque;
 /// finishes.
 ///
 /// ```no_run
-/// use benchkit::bench::{Grid, RunSettings, SupervisedSweep};
-/// use benchkit::supervise::TrialOptions;
+/// use benchkit::bench::{Grid, RunConfig, SupervisedSweep};
+/// use benchkit::supervise::TrialConfig;
 /// fn main() {
 ///     benchkit::supervise::worker_entry(); // this executable is also the worker
 ///     let grid = Grid::new("model.gguf");
-///     let opts = TrialOptions::default().timeout(std::time::Duration::from_secs(600));
-///     for r in SupervisedSweep::new(&grid, RunSettings::default(), opts).unwrap() {
+///     let opts = TrialConfig::default().timeout(std::time::Duration::from_secs(600));
+///     for r in SupervisedSweep::new(&grid, RunConfig::default(), opts).unwrap() {
 ///         println!("{} {} {:.2} t/s", r.test, r.status.as_str(), r.avg_ts);
 ///     }
 /// }
 /// ```
 pub struct SupervisedSweep<'a> {
     points: Vec<Point>,
-    settings: RunSettings,
-    opts: TrialOptions,
+    settings: RunConfig,
+    opts: TrialConfig,
     /// The first point not yet reported.
     next: usize,
     /// The running worker and the end (exclusive) of its points.
@@ -45,12 +45,12 @@ impl<'a> SupervisedSweep<'a> {
     ///
     /// # Errors
     /// [`ParamError`] for an invalid or empty grid.
-    pub fn new(grid: &Grid, settings: RunSettings, opts: TrialOptions) -> Result<Self, ParamError> {
+    pub fn new(grid: &Grid, settings: RunConfig, opts: TrialConfig) -> Result<Self, ParamError> {
         Ok(Self::from_points(grid.points()?, settings, opts))
     }
 
     /// A supervised sweep over explicit points.
-    pub fn from_points(points: Vec<Point>, settings: RunSettings, opts: TrialOptions) -> Self {
+    pub fn from_points(points: Vec<Point>, settings: RunConfig, opts: TrialConfig) -> Self {
         let base = base_provenance(&settings)
             .setting("isolation", &"worker")
             .setting("trial_timeout_s", &opts.timeout.map(|t| t.as_secs_f64()));
@@ -215,7 +215,7 @@ impl Iterator for SupervisedSweep<'_> {
 pub(crate) fn run_job(
     points: Vec<(usize, Point)>,
     total: usize,
-    settings: RunSettings,
+    settings: RunConfig,
     emit: &Emitter,
 ) -> Result<(), String> {
     let backend = Backend::init().map_err(|e| e.to_string())?;

@@ -2,10 +2,10 @@
 //! worker process (see [`crate::supervise`]) so that a llama.cpp abort is an error, not the end.
 
 use super::{
-    kl_divergence, perplexity, save_kl_base, ChunkResult, KlChunkResult, KlDivergenceResult, PerplexityError,
-    PerplexityParams, PerplexityResult, Text,
+    kl_divergence, perplexity, save_kl_base, ChunkResult, KlChunkResult, KlDivergenceResult, PerplexityConfig,
+    PerplexityError, PerplexityResult, Text,
 };
-use crate::supervise::{run_single, Emitter, Event, Job, Phase, TrialError, TrialOptions};
+use crate::supervise::{run_single, Emitter, Event, Isolation, Job, Phase, TrialConfig, TrialError};
 use crate::{Backend, Model, ModelParams};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -42,7 +42,7 @@ pub struct PerplexityJob {
     /// Model parameters.
     pub model_params: ModelParams,
     /// Run parameters.
-    pub params: PerplexityParams,
+    pub params: PerplexityConfig,
     /// What to compute.
     pub task: PerplexityTask,
 }
@@ -117,6 +117,22 @@ impl PerplexityJob {
         })
     }
 
+    /// Runs where `isolation` says: [`PerplexityJob::run`] or [`PerplexityJob::run_supervised`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn execute(
+        &self,
+        backend: &Backend,
+        isolation: &Isolation,
+        progress: impl FnMut(&PerplexityProgress),
+    ) -> Result<PerplexityOutput, SupervisedPerplexityError> {
+        match isolation {
+            Isolation::InProcess => Ok(self.run(backend, progress)?),
+            Isolation::Worker(trial) => self.run_supervised(trial, progress),
+        }
+    }
+
     /// Runs in a supervised worker process: an abort or fault in llama.cpp, or a run past
     /// `opts.timeout`, becomes [`TrialError::Crashed`] / [`TrialError::TimedOut`] with its
     /// crash report. Progress arrives as chunks are scored.
@@ -125,7 +141,7 @@ impl PerplexityJob {
     /// [`SupervisedPerplexityError`]: bad parameters (checked here first), or the trial's error.
     pub fn run_supervised(
         &self,
-        opts: &TrialOptions,
+        opts: &TrialConfig,
         mut progress: impl FnMut(&PerplexityProgress),
     ) -> Result<PerplexityOutput, SupervisedPerplexityError> {
         self.params.layout()?;

@@ -20,12 +20,12 @@
 //! the result does not depend on how many threads score.
 //!
 //! ```no_run
-//! use benchkit::perplexity::{self, PerplexityParams, Text};
+//! use benchkit::perplexity::{self, PerplexityConfig, Text};
 //! use benchkit::{Backend, Model, ModelParams};
 //! let backend = Backend::init()?;
 //! let model = Model::load(&backend, "model.gguf", &ModelParams::default())?;
 //! let text = Text::from_file("wiki.test.raw")?;
-//! let params = PerplexityParams { n_ctx: 512, chunks: Some(20), ..Default::default() };
+//! let params = PerplexityConfig { n_ctx: 512, chunks: Some(20), ..Default::default() };
 //! let r = perplexity::perplexity(&model, &text, &params, |c| eprint!("[{}]{:.4},", c.chunk, c.ppl))?;
 //! println!("Final estimate: PPL = {:.4} +/- {:.5}", r.ppl, r.ppl_uncertainty);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -33,6 +33,7 @@
 
 mod job;
 mod klfile;
+pub mod report;
 mod score;
 mod stats;
 mod text;
@@ -120,7 +121,7 @@ pub enum PerplexityError {
         reason: String,
     },
     /// A context given to a `*_in` function is too small for the run.
-    #[error("the context's {what} is {have}, this run needs {need}: create it with the parameters from PerplexityParams::context_params")]
+    #[error("the context's {what} is {have}, this run needs {need}: create it with the parameters from PerplexityConfig::context_params")]
     ContextTooSmall {
         /// Which limit.
         what: &'static str,
@@ -195,7 +196,7 @@ pub enum PerplexityError {
 
 /// Parameters of a run. Defaults follow llama-perplexity (`-c 512 -b 2048`, ubatch 512).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PerplexityParams {
+pub struct PerplexityConfig {
     /// Chunk length in tokens (llama-perplexity `-c`). For [`kl_divergence`] it must equal the
     /// base file's.
     pub n_ctx: u32,
@@ -218,10 +219,10 @@ pub struct PerplexityParams {
     pub overlap: bool,
 }
 
-impl Default for PerplexityParams {
+impl Default for PerplexityConfig {
     fn default() -> Self {
         let n_threads = crate::system::default_threads();
-        PerplexityParams {
+        PerplexityConfig {
             n_ctx: 512,
             n_batch: 2048,
             n_ubatch: 512,
@@ -229,7 +230,7 @@ impl Default for PerplexityParams {
             chunks: None,
             flash_attn: FlashAttn::Auto,
             scoring_threads: 0,
-            overlap: n_cpus() > n_threads,
+            overlap: crate::system::n_cpus_available() > n_threads,
         }
     }
 }
@@ -247,7 +248,7 @@ pub struct Layout {
     pub num_batches: u32,
 }
 
-impl PerplexityParams {
+impl PerplexityConfig {
     /// Checks the parameters and derives the batch layout.
     ///
     /// # Errors
@@ -284,7 +285,7 @@ impl PerplexityParams {
     /// `n_seq` sequences, and (as [`ContextParams`]' default) `swa_full = false`.
     ///
     /// # Errors
-    /// As [`PerplexityParams::layout`].
+    /// As [`PerplexityConfig::layout`].
     pub fn context_params(&self) -> Result<ContextParams, PerplexityError> {
         let l = self.layout()?;
         Ok(ContextParams::default()
@@ -299,9 +300,9 @@ impl PerplexityParams {
 
 /// The parameters a result was measured with.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunParams {
+pub struct RunInfo {
     /// What was asked.
-    pub requested: PerplexityParams,
+    pub requested: PerplexityConfig,
     /// The batch layout used.
     pub layout: Layout,
     /// Chunks evaluated.
@@ -365,7 +366,7 @@ pub struct PerplexityResult {
     /// The model.
     pub model: ModelInfo,
     /// Parameters.
-    pub params: RunParams,
+    pub params: RunInfo,
     /// Tokens in the whole text (with BOS if added).
     pub n_tokens: usize,
     /// Tokens evaluated (`n_chunk * n_ctx`).
@@ -396,7 +397,7 @@ pub struct KlDivergenceResult {
     /// The evaluated model.
     pub model: ModelInfo,
     /// Parameters.
-    pub params: RunParams,
+    pub params: RunInfo,
     /// Tokens scored.
     pub n_scored: usize,
     /// Perplexity statistics.
@@ -430,7 +431,7 @@ pub struct KlDivergenceResult {
 pub fn perplexity(
     model: &Model,
     text: &Text,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     progress: impl FnMut(&ChunkResult),
 ) -> Result<PerplexityResult, PerplexityError> {
     let mut ctx = model.new_context(&params.context_params()?)?;
@@ -438,7 +439,7 @@ pub fn perplexity(
 }
 
 /// [`perplexity`] in an existing context (it must hold `n_seq` sequences of `n_ctx` tokens and
-/// take `n_batch` tokens a decode: see [`PerplexityParams::context_params`]). Its KV cache is
+/// take `n_batch` tokens a decode: see [`PerplexityConfig::context_params`]). Its KV cache is
 /// cleared.
 ///
 /// # Errors
@@ -446,7 +447,7 @@ pub fn perplexity(
 pub fn perplexity_in(
     ctx: &mut Context<'_>,
     text: &Text,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     progress: impl FnMut(&ChunkResult),
 ) -> Result<PerplexityResult, PerplexityError> {
     run_ppl(ctx, text, params, None, progress)
@@ -461,7 +462,7 @@ pub fn perplexity_in(
 pub fn save_kl_base(
     model: &Model,
     text: &Text,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     path: impl AsRef<Path>,
     progress: impl FnMut(&ChunkResult),
 ) -> Result<PerplexityResult, PerplexityError> {
@@ -476,7 +477,7 @@ pub fn save_kl_base(
 pub fn save_kl_base_in(
     ctx: &mut Context<'_>,
     text: &Text,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     path: impl AsRef<Path>,
     progress: impl FnMut(&ChunkResult),
 ) -> Result<PerplexityResult, PerplexityError> {
@@ -500,7 +501,7 @@ pub fn save_kl_base_in(
 pub fn kl_divergence(
     model: &Model,
     base: impl AsRef<Path>,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     progress: impl FnMut(&KlChunkResult),
 ) -> Result<KlDivergenceResult, PerplexityError> {
     let (header, reader) = open_base(model, base.as_ref(), params)?;
@@ -515,7 +516,7 @@ pub fn kl_divergence(
 pub fn kl_divergence_in(
     ctx: &mut Context<'_>,
     base: impl AsRef<Path>,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     progress: impl FnMut(&KlChunkResult),
 ) -> Result<KlDivergenceResult, PerplexityError> {
     let (header, reader) = open_base(ctx.model(), base.as_ref(), params)?;
@@ -525,7 +526,7 @@ pub fn kl_divergence_in(
 fn open_base(
     model: &Model,
     path: &Path,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
 ) -> Result<(KlBaseHeader, BufReader<File>), PerplexityError> {
     let (header, reader) = KlBaseHeader::read(path)?;
     let n_vocab = model.info().n_vocab;
@@ -682,7 +683,7 @@ fn eval_loop(
     tokens: &[i32],
     layout: Layout,
     n_chunk: usize,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     mode: Mode,
     start: Instant,
     mut on_scored: impl FnMut(usize, Scored, f64) -> Result<(), PerplexityError>,
@@ -698,7 +699,7 @@ fn eval_loop(
     let n_rows = scored_per_chunk(layout.n_ctx);
 
     let scoring_threads = match params.scoring_threads {
-        0 if params.overlap => n_cpus().saturating_sub(params.n_threads as usize).max(1),
+        0 if params.overlap => crate::system::n_cpus_available().saturating_sub(params.n_threads as usize).max(1),
         n => n,
     };
     let pool = match scoring_threads {
@@ -827,18 +828,14 @@ fn eval_loop(
     })
 }
 
-fn n_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn run_params(params: &PerplexityParams, layout: Layout, n_chunk: usize, add_bos: bool) -> RunParams {
-    RunParams { requested: params.clone(), layout, n_chunk, add_bos }
+fn run_params(params: &PerplexityConfig, layout: Layout, n_chunk: usize, add_bos: bool) -> RunInfo {
+    RunInfo { requested: params.clone(), layout, n_chunk, add_bos }
 }
 
 fn run_ppl(
     ctx: &mut Context<'_>,
     text: &Text,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     kl_base: Option<&Path>,
     mut progress: impl FnMut(&ChunkResult),
 ) -> Result<PerplexityResult, PerplexityError> {
@@ -934,7 +931,7 @@ fn run_ppl(
 }
 
 /// The provenance of a run on `model` with `params`, started at `started_at`.
-fn provenance(started_at: String, model: &crate::Model, params: &PerplexityParams) -> Provenance {
+fn provenance(started_at: String, model: &crate::Model, params: &PerplexityConfig) -> Provenance {
     let mut p = Provenance::now().model(ModelProvenance::from_info(model.info().clone())).setting("params", params);
     p.started_at = started_at;
     p
@@ -944,7 +941,7 @@ fn run_kl(
     ctx: &mut Context<'_>,
     header: KlBaseHeader,
     reader: BufReader<File>,
-    params: &PerplexityParams,
+    params: &PerplexityConfig,
     mut progress: impl FnMut(&KlChunkResult),
 ) -> Result<KlDivergenceResult, PerplexityError> {
     let layout = params.layout()?;

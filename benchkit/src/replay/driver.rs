@@ -7,7 +7,7 @@
 //! schedule instead of tokio's 1 ms timer granularity, no thread hand-off is paid per request,
 //! and the offered rate never drifts with the time a request takes to build or send. By default
 //! nothing spins between arrivals (a spinning waiter takes a core from the client's own work and
-//! from a server on the same machine); [`DriveOptions::spin`] opts into busy-waiting the last
+//! from a server on the same machine); [`DriveConfig::spin`] opts into busy-waiting the last
 //! stretch before each arrival, for a client with a core of its own.
 //!
 //! Memory does not grow with the length of the run: [`drive_iter`] pulls requests lazily from an
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// How to drive the schedule.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct DriveOptions {
+pub struct DriveConfig {
     /// At most this many requests in flight (`None` = unbounded).
     pub max_concurrency: Option<usize>,
     /// Busy-wait this long before each arrival instead of sleeping to it (zero, the default:
@@ -66,7 +66,7 @@ pub struct DriveStats {
 pub async fn drive(
     target: Arc<dyn Target>,
     requests: Vec<Request>,
-    options: &DriveOptions,
+    options: &DriveConfig,
     on_record: impl FnMut(RequestRecord),
 ) -> DriveStats {
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -99,28 +99,18 @@ pub async fn drive(
 ///
 /// ```no_run
 /// # async fn f(target: std::sync::Arc<dyn benchkit::replay::Target>) -> Result<(), Box<dyn std::error::Error>> {
-/// use benchkit::replay::{drive_iter, ChatMessage, DriveOptions, Request};
+/// use benchkit::replay::{drive_iter, DriveConfig, Request};
 /// use benchkit::replay::workload::{Arrival, ArrivalTimes};
 /// let times = ArrivalTimes::new(&Arrival::Poisson { rate: 5000.0 }, 42)?;
-/// let requests = times.take(1_000_000).enumerate().map(|(i, t)| Request {
-///     id: i as u64,
-///     conversation_id: format!("synthetic-{i}"),
-///     turn: 0,
-///     messages: vec![ChatMessage { role: "user".into(), content: "Hello".into() }],
-///     prompt_tokens: None,
-///     prompt_len: 1,
-///     output_len: 8,
-///     scheduled_ns: t,
-///     warmup: false,
-/// });
+/// let requests = times.take(1_000_000).enumerate().map(|(i, t)| Request::text(i as u64, "Hello", 1, 8).at(t));
 /// let mut n = 0;
-/// drive_iter(target, requests, &DriveOptions::default(), |_rec| n += 1).await;
+/// drive_iter(target, requests, &DriveConfig::default(), |_rec| n += 1).await;
 /// # Ok(()) }
 /// ```
 pub async fn drive_iter<I>(
     target: Arc<dyn Target>,
     requests: I,
-    options: &DriveOptions,
+    options: &DriveConfig,
     on_record: impl FnMut(RequestRecord),
 ) -> DriveStats
 where
@@ -158,7 +148,7 @@ struct Shared {
 async fn run<C>(
     target: Arc<dyn Target>,
     conversations: C,
-    options: &DriveOptions,
+    options: &DriveConfig,
     mut on_record: impl FnMut(RequestRecord),
 ) -> DriveStats
 where
@@ -384,17 +374,7 @@ mod tests {
     use super::*;
 
     fn req(id: u64, conv: &str, turn: u32) -> Request {
-        Request {
-            id,
-            conversation_id: conv.into(),
-            turn,
-            messages: Vec::new(),
-            prompt_tokens: None,
-            prompt_len: 1,
-            output_len: 1,
-            scheduled_ns: 0,
-            warmup: false,
-        }
+        Request::chat(id, Vec::new(), 1, 1).in_conversation(conv, turn)
     }
 
     #[test]

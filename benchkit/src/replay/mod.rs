@@ -7,12 +7,14 @@ pub mod http;
 pub mod inproc;
 pub mod metrics;
 mod result;
+mod run;
 mod supervised;
 mod types;
 pub mod workload;
 
-pub use driver::{drive, drive_iter, DriveOptions, DriveStats};
+pub use driver::{drive, drive_iter, DriveConfig, DriveStats};
 pub use result::{sharegpt_dataset, InfTag, ReplayResult, RequestRate};
+pub use run::{DatasetSource, PreparedReplay, ReplayConfig, ReplayError, TargetConfig, WorkloadConfig};
 pub use supervised::replay_inproc_supervised;
 pub(crate) use supervised::run_job;
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

@@ -31,6 +31,30 @@ impl RequestRate {
     pub const INF: RequestRate = RequestRate::Inf(InfTag::Inf);
 }
 
+/// `inf`, or requests per second (finite, > 0), as vLLM's `--request-rate`.
+impl std::str::FromStr for RequestRate {
+    type Err = crate::ParseValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "inf" {
+            return Ok(RequestRate::INF);
+        }
+        match s.trim().parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(RequestRate::PerSecond(r)),
+            _ => Err(crate::ParseValueError::new("request rate", s, &["inf", "requests per second > 0"])),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestRate::PerSecond(r) => write!(f, "{r}"),
+            RequestRate::Inf(_) => f.write_str("inf"),
+        }
+    }
+}
+
 /// One replay run, typed. Serialised, the top-level keys are vLLM's (`duration`, `completed`,
 /// `request_throughput`, `mean_ttft_ms`, ..., `backend`, `model_id`, `tokenizer_id`,
 /// `num_prompts`, `request_rate`, `burstiness`, `max_concurrency`, `date`), so scripts that read

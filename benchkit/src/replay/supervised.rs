@@ -3,8 +3,8 @@
 //! finished before it has reached the caller.
 
 use super::inproc::{InprocConfig, InprocTarget};
-use super::{drive, DriveOptions, DriveStats, Request, RequestRecord, Target};
-use crate::supervise::{run_single, Emitter, Event, Job, Phase, TrialError, TrialOptions};
+use super::{drive, DriveConfig, DriveStats, Request, RequestRecord, Target};
+use crate::supervise::{run_single, Emitter, Event, Job, Phase, TrialConfig, TrialError};
 use crate::Backend;
 use std::sync::Arc;
 
@@ -19,8 +19,8 @@ use std::sync::Arc;
 pub fn replay_inproc_supervised(
     config: &InprocConfig,
     requests: Vec<Request>,
-    options: &DriveOptions,
-    opts: &TrialOptions,
+    options: &DriveConfig,
+    opts: &TrialConfig,
     mut on_record: impl FnMut(RequestRecord),
 ) -> Result<DriveStats, TrialError> {
     let job = Job::Replay { config: config.clone(), requests, options: options.clone() };
@@ -38,7 +38,7 @@ pub fn replay_inproc_supervised(
 pub(crate) fn run_job(
     config: InprocConfig,
     requests: Vec<Request>,
-    options: DriveOptions,
+    options: DriveConfig,
     emit: &Emitter,
 ) -> Result<(), String> {
     emit.phase(0, Phase::Start);

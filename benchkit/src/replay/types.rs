@@ -27,6 +27,51 @@ pub struct Request {
     pub warmup: bool,
 }
 
+impl Request {
+    /// A chat request of `messages` whose prompt is `prompt_len` tokens long, arriving at time
+    /// 0, a conversation of its own (`request-{id}`, turn 0).
+    pub fn chat(id: u64, messages: Vec<ChatMessage>, prompt_len: u32, output_len: u32) -> Self {
+        Request {
+            id,
+            conversation_id: format!("request-{id}"),
+            turn: 0,
+            messages,
+            prompt_tokens: None,
+            prompt_len,
+            output_len,
+            scheduled_ns: 0,
+            warmup: false,
+        }
+    }
+
+    /// A single user message, as [`Request::chat`].
+    pub fn text(id: u64, prompt: impl Into<String>, prompt_len: u32, output_len: u32) -> Self {
+        Self::chat(id, vec![ChatMessage::user(prompt)], prompt_len, output_len)
+    }
+
+    /// A token-level prompt (targets that take tokens send them as they are; text targets
+    /// send `messages`, empty here).
+    pub fn tokens(id: u64, tokens: Vec<i32>, output_len: u32) -> Self {
+        let prompt_len = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        Request { prompt_tokens: Some(tokens), ..Self::chat(id, Vec::new(), prompt_len, output_len) }
+    }
+
+    /// The same request arriving `scheduled_ns` after the start.
+    pub fn at(self, scheduled_ns: u64) -> Self {
+        Request { scheduled_ns, ..self }
+    }
+
+    /// The same request as turn `turn` of conversation `conversation_id`.
+    pub fn in_conversation(self, conversation_id: impl Into<String>, turn: u32) -> Self {
+        Request { conversation_id: conversation_id.into(), turn, ..self }
+    }
+
+    /// The same request, sent but left out of the results when `warmup`.
+    pub fn warmup(self, warmup: bool) -> Self {
+        Request { warmup, ..self }
+    }
+}
+
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChatMessage {
@@ -34,6 +79,13 @@ pub struct ChatMessage {
     pub role: String,
     /// Text.
     pub content: String,
+}
+
+impl ChatMessage {
+    /// A `user` message.
+    pub fn user(content: impl Into<String>) -> Self {
+        ChatMessage { role: "user".into(), content: content.into() }
+    }
 }
 
 /// Where an output-token count came from.

@@ -19,7 +19,7 @@ pub enum Job {
         /// The requests, scheduled.
         requests: Vec<crate::replay::Request>,
         /// The driver's options.
-        options: crate::replay::DriveOptions,
+        options: crate::replay::DriveConfig,
     },
     /// A perplexity, KL-base or KL-divergence run.
     #[cfg(feature = "perplexity")]
@@ -33,7 +33,7 @@ pub enum Job {
         /// Points in the whole sweep.
         total: usize,
         /// Run settings.
-        settings: crate::bench::RunSettings,
+        settings: crate::bench::RunConfig,
     },
 }
 

@@ -1,7 +1,7 @@
 //! One supervised trial with one typed output: a perplexity run, an in-process replay.
 
 use super::protocol::Job;
-use super::trial::{CrashReport, Ending, Event, Trial, TrialOptions};
+use super::trial::{CrashReport, Ending, Event, Trial, TrialConfig};
 use super::SuperviseError;
 
 /// Why a single supervised trial produced no output.
@@ -43,7 +43,7 @@ impl TrialError {
 /// [`TrialError`]: the worker could not start, crashed, timed out, or reported the job's error.
 pub fn run_single<T: serde::de::DeserializeOwned>(
     job: &Job,
-    opts: &TrialOptions,
+    opts: &TrialConfig,
     mut on_event: impl FnMut(&Event),
 ) -> Result<T, TrialError> {
     let mut trial = Trial::spawn(job, opts)?;

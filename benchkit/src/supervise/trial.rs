@@ -71,7 +71,7 @@ impl WorkerCommand {
 
 /// How trials are supervised.
 #[derive(Debug, Clone)]
-pub struct TrialOptions {
+pub struct TrialConfig {
     /// The worker program.
     pub worker: WorkerCommand,
     /// Longest a trial may run, from its `start` phase to its output; `None` = no limit.
@@ -82,9 +82,9 @@ pub struct TrialOptions {
     pub log_lines: usize,
 }
 
-impl Default for TrialOptions {
+impl Default for TrialConfig {
     fn default() -> Self {
-        TrialOptions {
+        TrialConfig {
             worker: WorkerCommand::default(),
             timeout: None,
             handshake_timeout: Duration::from_secs(60),
@@ -93,7 +93,7 @@ impl Default for TrialOptions {
     }
 }
 
-impl TrialOptions {
+impl TrialConfig {
     /// Sets the per-trial timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -104,6 +104,31 @@ impl TrialOptions {
     pub fn worker(mut self, worker: WorkerCommand) -> Self {
         self.worker = worker;
         self
+    }
+}
+
+/// Where a capability's work runs: in a supervised worker process (the default: a llama.cpp
+/// abort or fault becomes a record), or in the caller's own process (no process start-up, no
+/// protection).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// In the calling process.
+    InProcess,
+    /// In supervised worker processes.
+    Worker(TrialConfig),
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation::Worker(TrialConfig::default())
+    }
+}
+
+impl Isolation {
+    /// Worker processes, each trial killed after `timeout` when one is given.
+    pub fn worker(timeout: Option<Duration>) -> Self {
+        Isolation::Worker(TrialConfig { timeout, ..TrialConfig::default() })
     }
 }
 
@@ -253,7 +278,7 @@ impl Trial {
     /// [`SuperviseError`] when the worker cannot be started, does not answer as a worker, or
     /// speaks another protocol version. A worker that starts and then dies is not an error:
     /// [`next_event`](Self::next_event) reports it.
-    pub fn spawn(job: &Job, opts: &TrialOptions) -> Result<Trial, SuperviseError> {
+    pub fn spawn(job: &Job, opts: &TrialConfig) -> Result<Trial, SuperviseError> {
         if std::env::var_os(WORKER_ENV).is_some() {
             return Err(SuperviseError::Recursive);
         }
@@ -530,7 +555,7 @@ mod tests {
     #[test]
     #[cfg(feature = "bench")]
     fn a_program_that_is_not_a_worker_is_refused() {
-        let opts = TrialOptions { handshake_timeout: Duration::from_secs(5), ..TrialOptions::default() }
+        let opts = TrialConfig { handshake_timeout: Duration::from_secs(5), ..TrialConfig::default() }
             .worker(WorkerCommand::program("/bin/echo").with_args(["hello"]));
         let job = Job::Bench { points: vec![], total: 0, settings: Default::default() };
         let err = Trial::spawn(&job, &opts).err().expect("echo is no worker");

@@ -1,6 +1,6 @@
 //! Cache of generated (and quantized) synthetic models, so a benchmark pays for generation once.
 
-use super::{Preset, SynthError, SynthSpec, WeightType};
+use super::{Preset, SynthConfig, SynthError, WeightType};
 use crate::gguf::GgufFile;
 use crate::quantize::{quantize, Quant};
 use crate::Backend;
@@ -32,7 +32,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// File name for a spec and quantization: name, a hash of shape and seed, and the type.
-pub fn cache_file_name(spec: &SynthSpec, quant: Option<Quant>) -> String {
+pub fn cache_file_name(spec: &SynthConfig, quant: Option<Quant>) -> String {
     let mut h = Sha256::new();
     h.update(format!("{:?}|{}|{:?}|v1", spec.shape, spec.seed, spec.weight_type).as_bytes());
     let digest = h.finalize();
@@ -58,7 +58,7 @@ pub fn cache_file_name(spec: &SynthSpec, quant: Option<Quant>) -> String {
 pub fn cached_model_in(
     backend: &Backend,
     dir: &Path,
-    spec: &SynthSpec,
+    spec: &SynthConfig,
     quant: Option<Quant>,
 ) -> Result<PathBuf, SynthError> {
     let _guard = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,7 +79,7 @@ pub fn cached_model_in(
             std::fs::rename(&tmp, &out).map_err(|source| SynthError::Io { path: out.clone(), source })?;
         }
         Some(q) => {
-            let base_spec = SynthSpec { weight_type: WeightType::F16, ..spec.clone() };
+            let base_spec = SynthConfig { weight_type: WeightType::F16, ..spec.clone() };
             let base = dir.join(format!(".{}.{unique}.tmp", cache_file_name(&base_spec, None)));
             super::write_gguf(&base_spec, &base)?;
             let tmp = dir.join(format!(".{}.{unique}.tmp", cache_file_name(spec, quant)));
@@ -96,13 +96,13 @@ pub fn cached_model_in(
 ///
 /// # Errors
 /// See [`cached_model_in`].
-pub fn cached_model(backend: &Backend, spec: &SynthSpec, quant: Option<Quant>) -> Result<PathBuf, SynthError> {
+pub fn cached_model(backend: &Backend, spec: &SynthConfig, quant: Option<Quant>) -> Result<PathBuf, SynthError> {
     cached_model_in(backend, &cache_dir(), spec, quant)
 }
 
 /// The spec of a preset with a seed, written as F16 before quantization.
-pub fn preset_spec(preset: Preset, seed: u64) -> SynthSpec {
-    SynthSpec { name: preset.name().to_string(), shape: preset.shape(), seed, weight_type: WeightType::F16 }
+pub fn preset_config(preset: Preset, seed: u64) -> SynthConfig {
+    SynthConfig { name: preset.name().to_string(), shape: preset.shape(), seed, weight_type: WeightType::F16 }
 }
 
 /// The embedded default model (generated and cached on first use): [`DEFAULT_PRESET`],
@@ -111,5 +111,5 @@ pub fn preset_spec(preset: Preset, seed: u64) -> SynthSpec {
 /// # Errors
 /// See [`cached_model_in`].
 pub fn default_model(backend: &Backend) -> Result<PathBuf, SynthError> {
-    cached_model(backend, &preset_spec(DEFAULT_PRESET, DEFAULT_SEED), Some(DEFAULT_QUANT))
+    cached_model(backend, &preset_config(DEFAULT_PRESET, DEFAULT_SEED), Some(DEFAULT_QUANT))
 }

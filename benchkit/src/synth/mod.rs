@@ -7,8 +7,8 @@
 //! quantizes it (through llama.cpp's quantize API) and caches the result.
 //!
 //! ```no_run
-//! use benchkit::synth::{write_gguf, Preset, SynthSpec, WeightType};
-//! let spec = SynthSpec::from_preset(Preset::TinyLlama1_1B, 42, WeightType::F16);
+//! use benchkit::synth::{write_gguf, Preset, SynthConfig, WeightType};
+//! let spec = SynthConfig::from_preset(Preset::TinyLlama1_1B, 42, WeightType::F16);
 //! write_gguf(&spec, "tinyllama-synth-f16.gguf".as_ref())?;
 //! # Ok::<(), benchkit::synth::SynthError>(())
 //! ```
@@ -18,7 +18,7 @@ mod shape;
 mod tokenizer;
 
 pub use cache::{
-    cache_dir, cache_file_name, cached_model, cached_model_in, default_model, preset_spec, DEFAULT_PRESET,
+    cache_dir, cache_file_name, cached_model, cached_model_in, default_model, preset_config, DEFAULT_PRESET,
     DEFAULT_QUANT, DEFAULT_SEED,
 };
 pub use shape::{Preset, Shape, MAX_LAYERS, MAX_VOCAB, MIN_VOCAB};
@@ -99,7 +99,7 @@ impl WeightType {
 
 /// What to write.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SynthSpec {
+pub struct SynthConfig {
     /// Model name (`general.name` and `benchkit.synth.preset_or_name`), usually the preset's.
     pub name: String,
     /// Shape.
@@ -110,10 +110,10 @@ pub struct SynthSpec {
     pub weight_type: WeightType,
 }
 
-impl SynthSpec {
+impl SynthConfig {
     /// The spec of a preset, named after it.
     pub fn from_preset(preset: Preset, seed: u64, weight_type: WeightType) -> Self {
-        SynthSpec { name: preset.name().to_string(), shape: preset.shape(), seed, weight_type }
+        SynthConfig { name: preset.name().to_string(), shape: preset.shape(), seed, weight_type }
     }
 
     /// Bytes of tensor data the model will have (excluding header and padding).
@@ -140,7 +140,7 @@ impl SynthSpec {
 ///
 /// # Errors
 /// [`SynthError::InvalidShape`] for a bad shape; [`SynthError::Gguf`] when writing fails.
-pub fn write_gguf(spec: &SynthSpec, path: &Path) -> Result<(), SynthError> {
+pub fn write_gguf(spec: &SynthConfig, path: &Path) -> Result<(), SynthError> {
     let s = &spec.shape;
     s.validate()?;
     let mut w = GgufWriter::new();
@@ -158,7 +158,7 @@ pub fn write_gguf(spec: &SynthSpec, path: &Path) -> Result<(), SynthError> {
     Ok(())
 }
 
-fn add_metadata(w: &mut GgufWriter, spec: &SynthSpec) {
+fn add_metadata(w: &mut GgufWriter, spec: &SynthConfig) {
     let s = &spec.shape;
     let v = tokenizer::vocab(s.n_vocab as usize);
     w.add_kv("general.architecture", Value::from("llama"))
@@ -265,8 +265,8 @@ mod tests {
     use super::*;
     use crate::gguf::GgufFile;
 
-    fn spec(shape: Shape, seed: u64, weight_type: WeightType) -> SynthSpec {
-        SynthSpec { name: "test-model".into(), shape, seed, weight_type }
+    fn spec(shape: Shape, seed: u64, weight_type: WeightType) -> SynthConfig {
+        SynthConfig { name: "test-model".into(), shape, seed, weight_type }
     }
 
     fn f32s(bytes: &[u8]) -> Vec<f32> {
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn spec_helpers() {
-        let sp = SynthSpec::from_preset(Preset::TinyLlama1_1B, 1, WeightType::F16);
+        let sp = SynthConfig::from_preset(Preset::TinyLlama1_1B, 1, WeightType::F16);
         assert_eq!(sp.name, "tinyllama-1.1b");
         // 2 bytes per matrix weight, 4 per norm weight.
         let norms = 2048 * (1 + 2 * 22);

@@ -54,6 +54,19 @@ pub enum Endpoint {
     ChatCompletions,
 }
 
+/// `completions` or `chat` (`chat-completions` too).
+impl std::str::FromStr for Endpoint {
+    type Err = crate::ParseValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "completions" => Ok(Endpoint::Completions),
+            "chat" | "chat-completions" | "chat_completions" => Ok(Endpoint::ChatCompletions),
+            _ => Err(crate::ParseValueError::new("endpoint", s, &["completions", "chat"])),
+        }
+    }
+}
+
 impl Endpoint {
     /// The path under `/v1`.
     pub fn path(self) -> &'static str {
@@ -537,17 +550,7 @@ mod tests {
     use crate::replay::ChatMessage;
 
     fn req(messages: Vec<ChatMessage>, tokens: Option<Vec<i32>>) -> Request {
-        Request {
-            id: 1,
-            conversation_id: "c".into(),
-            turn: 0,
-            messages,
-            prompt_tokens: tokens,
-            prompt_len: 3,
-            output_len: 5,
-            scheduled_ns: 0,
-            warmup: false,
-        }
+        Request { prompt_tokens: tokens, ..Request::chat(1, messages, 3, 5) }
     }
 
     #[test]

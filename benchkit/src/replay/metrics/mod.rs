@@ -23,6 +23,7 @@ mod writer;
 pub use writer::{read_records, RecordWriter};
 
 use super::{Failure, RequestRecord, TokenCountSource};
+use crate::stats::Moments;
 use hdrhistogram::Histogram;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
@@ -79,31 +80,35 @@ pub struct SloConfig {
     pub e2e_ms: Option<f64>,
 }
 
+/// `ttft:500,tpot:50,itl:100,e2el:2000` (milliseconds; `e2e` for `e2el`), vLLM's `--goodput`
+/// spelled with `:`; any subset.
+impl std::str::FromStr for SloConfig {
+    type Err = crate::ParseValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &[&str] = &["ttft:MS", "tpot:MS", "itl:MS", "e2el:MS"];
+        let mut slo = SloConfig::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || crate::ParseValueError::new("SLO", part, EXPECTED);
+            let (k, v) = part.split_once(':').ok_or_else(bad)?;
+            let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(bad)?;
+            let slot = match k.trim() {
+                "ttft" => &mut slo.ttft_ms,
+                "tpot" => &mut slo.tpot_ms,
+                "itl" => &mut slo.itl_ms,
+                "e2el" | "e2e" => &mut slo.e2e_ms,
+                _ => return Err(bad()),
+            };
+            *slot = Some(v);
+        }
+        Ok(slo)
+    }
+}
+
 impl SloConfig {
     /// Whether any objective is set (goodput is reported only then).
     pub fn is_set(&self) -> bool {
         self.ttft_ms.is_some() || self.tpot_ms.is_some() || self.itl_ms.is_some() || self.e2e_ms.is_some()
-    }
-}
-
-/// Exact running mean / variance / extremes (Welford).
-#[derive(Debug, Clone, Copy, Default)]
-struct Moments {
-    n: u64,
-    mean: f64,
-    m2: f64,
-    max: f64,
-}
-
-impl Moments {
-    fn add(&mut self, x: f64) {
-        self.n += 1;
-        let d = x - self.mean;
-        self.mean += d / self.n as f64;
-        self.m2 += d * (x - self.mean);
-        if self.n == 1 || x > self.max {
-            self.max = x;
-        }
     }
 }
 
@@ -139,14 +144,14 @@ impl Dist {
         };
         let m = &self.moments;
         LatencyStats {
-            count: m.n,
-            mean_ms: m.mean / MS,
+            count: m.count(),
+            mean_ms: m.mean() / MS,
             median_ms: at(50.0),
-            std_ms: if m.n > 0 { (m.m2 / m.n as f64).sqrt() / MS } else { 0.0 },
+            std_ms: m.population_stddev() / MS,
             p90_ms: at(90.0),
             p95_ms: at(95.0),
             p99_ms: at(99.0),
-            max_ms: m.max / MS,
+            max_ms: m.max() / MS,
             percentiles_ms: percentiles.iter().map(|&p| (p, at(p))).collect(),
         }
     }

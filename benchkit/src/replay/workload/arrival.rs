@@ -11,7 +11,8 @@ use super::WorkloadError;
 use crate::replay::Request;
 
 /// How requests arrive. Rates are requests per second.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Arrival {
     /// Every request at time 0 (vLLM's `--request-rate inf`).
     AllAtOnce,
@@ -37,6 +38,16 @@ pub enum Arrival {
 }
 
 impl Arrival {
+    /// The arrivals vLLM's `--request-rate`, `--burstiness` and benchkit's `--constant-rate`
+    /// describe: all at once for `inf`, else gamma (Poisson at burstiness 1) or evenly spaced.
+    pub fn from_rate(rate: super::super::RequestRate, burstiness: f64, constant: bool) -> Self {
+        match rate {
+            super::super::RequestRate::Inf(_) => Arrival::AllAtOnce,
+            super::super::RequestRate::PerSecond(rate) if constant => Arrival::Constant { rate },
+            super::super::RequestRate::PerSecond(rate) => Arrival::Gamma { rate, burstiness },
+        }
+    }
+
     /// Checks the parameters.
     ///
     /// # Errors
@@ -62,8 +73,50 @@ impl Arrival {
     }
 }
 
+/// A schedule: how requests arrive, from which seed, how many arrivals are warmup, and where
+/// it stops. See [`schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ScheduleConfig {
+    /// Arrival process.
+    pub arrival: Arrival,
+    /// Seed of the arrival times.
+    pub seed: u64,
+    /// The first this many arrivals (with all their turns) are warmup.
+    pub warmup: usize,
+    /// Where the schedule stops.
+    pub limit: Limit,
+}
+
+impl ScheduleConfig {
+    /// `arrival` with seed 0, no warmup, no limit.
+    pub fn new(arrival: Arrival) -> Self {
+        ScheduleConfig { arrival, seed: 0, warmup: 0, limit: Limit::default() }
+    }
+
+    /// The same schedule drawn from `seed`.
+    pub fn seed(self, seed: u64) -> Self {
+        ScheduleConfig { seed, ..self }
+    }
+
+    /// The same schedule with its first `warmup` arrivals marked as warmup.
+    pub fn warmup(self, warmup: usize) -> Self {
+        ScheduleConfig { warmup, ..self }
+    }
+
+    /// The same schedule stopping at `limit`.
+    pub fn limit(self, limit: Limit) -> Self {
+        ScheduleConfig { limit, ..self }
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self::new(Arrival::AllAtOnce)
+    }
+}
+
 /// Where a schedule stops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Limit {
     /// Keep at most this many requests (warmup requests included).
     pub max_requests: Option<usize>,
@@ -189,13 +242,8 @@ impl Iterator for ArrivalTimes {
 ///
 /// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] for bad arrival
 /// parameters (the requests are left untouched).
-pub fn schedule(
-    requests: &mut Vec<Request>,
-    arrival: &Arrival,
-    seed: u64,
-    warmup: usize,
-    limit: Limit,
-) -> Result<ScheduleInfo, WorkloadError> {
+pub fn schedule(requests: &mut Vec<Request>, config: &ScheduleConfig) -> Result<ScheduleInfo, WorkloadError> {
+    let ScheduleConfig { ref arrival, seed, warmup, limit } = *config;
     let mut times = ArrivalTimes::new(arrival, seed)?;
     let mut arrivals = 0usize;
     let mut conversations: HashMap<String, (u64, bool)> = HashMap::new();

@@ -16,12 +16,12 @@
 //!
 //! ```no_run
 //! use benchkit::replay::workload::{
-//!     load_sharegpt, schedule, sharegpt_default_path, ApproxTokenCounter, Arrival, Limit,
-//!     SampleConfig,
+//!     load_sharegpt, schedule, sharegpt_default_path, ApproxTokenCounter, Arrival, SampleConfig,
+//!     ScheduleConfig,
 //! };
 //! let load = load_sharegpt(&sharegpt_default_path()?)?;
 //! let mut sampled = load.sample(&ApproxTokenCounter, &SampleConfig::new(200, 0))?;
-//! schedule(&mut sampled.requests, &Arrival::Poisson { rate: 4.0 }, 0, 10, Limit::default())?;
+//! schedule(&mut sampled.requests, &ScheduleConfig::new(Arrival::Poisson { rate: 4.0 }).warmup(10))?;
 //! # Ok::<(), benchkit::replay::workload::WorkloadError>(())
 //! ```
 
@@ -31,7 +31,7 @@ mod sample;
 mod sharegpt;
 mod synthetic;
 
-pub use arrival::{schedule, Arrival, ArrivalTimes, Limit, ScheduleInfo};
+pub use arrival::{schedule, Arrival, ArrivalTimes, Limit, ScheduleConfig, ScheduleInfo};
 pub use error::WorkloadError;
 pub use sample::{chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter};
 pub use sharegpt::{

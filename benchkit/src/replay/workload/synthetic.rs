@@ -10,7 +10,7 @@ use super::WorkloadError;
 use crate::replay::Request;
 
 /// A distribution of lengths in tokens.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum LengthDist {
     /// Always this length.
     Fixed(u32),
@@ -121,17 +121,7 @@ pub fn synthetic_requests(config: &SyntheticConfig) -> Result<Vec<Request>, Work
         let input_len = config.input_len.sample(in_normal.as_ref(), &mut rng);
         let output_len = config.output_len.sample(out_normal.as_ref(), &mut rng);
         let prompt: Vec<i32> = (0..input_len).map(|_| rng.random_range(tokens.clone())).collect();
-        out.push(Request {
-            id: i as u64,
-            conversation_id: format!("synthetic-{i}"),
-            turn: 0,
-            messages: Vec::new(),
-            prompt_len: input_len,
-            prompt_tokens: Some(prompt),
-            output_len,
-            scheduled_ns: 0,
-            warmup: false,
-        });
+        out.push(Request::tokens(i as u64, prompt, output_len).in_conversation(format!("synthetic-{i}"), 0));
     }
     Ok(out)
 }

@@ -1,0 +1,87 @@
+//! The `benchkit` command's flags: clap argument structs with llama.cpp's spellings, their
+//! defaults, and their translation into the library's configurations. The binary parses and
+//! prints; everything a flag means is decided here, where it is unit-tested, so that the Python
+//! bindings and other front ends need not re-derive it.
+//!
+//! Built with the `cli` feature (it pulls in clap); each subcommand's module with its capability.
+
+#[cfg(feature = "bench")]
+pub mod bench;
+#[cfg(feature = "perplexity")]
+pub mod perplexity;
+#[cfg(feature = "replay")]
+pub mod replay;
+
+/// A command line whose flags are well-formed but whose values mean nothing runnable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A value that is not one of a parameter's names.
+    #[error(transparent)]
+    Value(#[from] crate::ParseValueError),
+    /// A bench value list, range or grid that is invalid.
+    #[cfg(feature = "bench")]
+    #[error(transparent)]
+    Param(#[from] crate::bench::ParamError),
+    /// A flag's value is out of range or malformed.
+    #[error("{flag}: {reason}")]
+    Invalid {
+        /// The flag as the user spelled it.
+        flag: &'static str,
+        /// What is wrong and what it takes.
+        reason: String,
+    },
+    /// A flag that the chosen mode needs was not given.
+    #[error("{flag} is required: {why}")]
+    Missing {
+        /// The flag.
+        flag: &'static str,
+        /// What needs it.
+        why: &'static str,
+    },
+    /// A flag benchkit refuses on purpose.
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+impl CliError {
+    pub(crate) fn invalid(flag: &'static str, reason: impl std::fmt::Display) -> Self {
+        CliError::Invalid { flag, reason: reason.to_string() }
+    }
+}
+
+/// llama.cpp's multi-letter single-dash flags (`-ngl`) rewritten as the `--ngl` clap reads, and
+/// `_` in a `--long_name` as `-` (llama-bench takes `--n_prompt` for `--n-prompt`).
+pub(crate) fn normalize_argv(argv: impl IntoIterator<Item = String>, single_dash: &[&str]) -> Vec<String> {
+    argv.into_iter()
+        .map(|a| {
+            if single_dash.contains(&a.as_str()) {
+                return format!("-{a}");
+            }
+            match a.strip_prefix("--") {
+                Some(rest) => {
+                    let (name, value) = rest.split_once('=').map_or((rest, None), |(n, v)| (n, Some(v)));
+                    let name = name.replace('_', "-");
+                    value.map_or_else(|| format!("--{name}"), |v| format!("--{name}={v}"))
+                }
+                None => a,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_argv;
+
+    #[test]
+    fn single_dash_and_underscore_spellings_become_clap_long_flags() {
+        let argv = ["prog", "-ngl", "99", "--n_prompt=512", "--batch_size", "-t", "-x"].map(String::from);
+        assert_eq!(
+            normalize_argv(argv, &["-ngl"]),
+            ["prog", "--ngl", "99", "--n-prompt=512", "--batch-size", "-t", "-x"]
+        );
+        // Values are left alone, `_` included.
+        assert_eq!(normalize_argv(["--ctk=q8_0".to_string()], &[]), ["--ctk=q8_0"]);
+    }
+}

