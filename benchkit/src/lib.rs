@@ -6,6 +6,16 @@
 //! before llama.cpp sees them (llama.cpp can abort on malformed files), and [`synth`] writes
 //! synthetic models of well-known shapes so a benchmark needs no download.
 //!
+//! On top, the capabilities share one call shape: build a configuration, run it with a
+//! progress callback, get typed results carrying one [`Provenance`]:
+//! - [`bench::BenchConfig::run`] yields [`bench::BenchRecord`]s, one per grid point, as
+//!   they are measured;
+//! - [`perplexity::PerplexityJob::execute`] reports each chunk and returns the result;
+//! - [`replay::ReplayConfig::run`] reports each request and returns the [`replay::ReplayResult`].
+//!
+//! Each runs in a supervised worker process by default ([`supervise::Isolation`]), so a
+//! llama.cpp abort becomes a record or an error, never the end of the caller.
+//!
 //! ```no_run
 //! use benchkit::{Backend, ContextParams, Model, ModelParams};
 //! let backend = Backend::init()?;
@@ -15,31 +25,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Core: safe wrappers over llama.cpp's C API.
 pub mod backend;
 pub mod batch;
-#[cfg(feature = "bench")]
-pub mod bench;
-pub mod build_info;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod context;
 pub mod devices;
-pub mod gguf;
 mod log;
 pub mod model;
-pub mod names;
-#[cfg(feature = "perplexity")]
-pub mod perplexity;
-pub mod provenance;
-pub mod quantize;
-#[cfg(feature = "replay")]
-pub mod replay;
-pub mod stats;
-pub mod supervise;
-pub mod synth;
-pub mod system;
 pub mod threadpool;
 mod util;
+
+// Model files: GGUF validation before llama.cpp sees a file, synthetic models, quantization.
+pub mod gguf;
+pub mod quantize;
+pub mod synth;
+
+// Capabilities, each behind its feature, and the supervision they run under.
+#[cfg(feature = "bench")]
+pub mod bench;
+#[cfg(feature = "perplexity")]
+pub mod perplexity;
+#[cfg(feature = "replay")]
+pub mod replay;
+pub mod supervise;
+
+// Results: provenance (build, system, settings), statistics, parameter names.
+pub mod build_info;
+pub mod names;
+pub mod provenance;
+pub mod stats;
+pub mod system;
+
+// Front ends: the `benchkit` command's flags.
+#[cfg(feature = "cli")]
+pub mod cli;
 
 pub use backend::{Backend, BackendError, Numa};
 pub use batch::{Batch, BatchError};

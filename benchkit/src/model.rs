@@ -226,7 +226,7 @@ pub struct ModelInfo {
     pub n_ctx_train: u32,
     /// Embedding width.
     pub n_embd: u32,
-    /// Layers.
+    /// Transformer blocks (`n_layer`).
     pub n_layer: u32,
     /// Attention heads.
     pub n_head: u32,
@@ -290,7 +290,7 @@ impl Model {
         Ok(Model { ptr, info, params: params.clone() })
     }
 
-    /// Metadata.
+    /// The model's metadata, read once at load: architecture, sizes, vocabulary, description.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }

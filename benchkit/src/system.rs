@@ -44,7 +44,7 @@ pub fn n_cpus_configured() -> usize {
         .and_then(|s| {
             s.split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok()).max().map(|m| m + 1)
         })
-        .unwrap_or_else(|| n_cpus_available())
+        .unwrap_or_else(n_cpus_available)
 }
 
 /// Physical cores (unique core ids), falling back to logical CPUs.

@@ -36,7 +36,7 @@ pub enum ThreadPoolError {
     ParseMask {
         /// The mask as given.
         mask: String,
-        /// Why.
+        /// What is wrong with it (not hex, a CPU beyond the machine's, ...).
         reason: String,
     },
     /// Polling level above 100.

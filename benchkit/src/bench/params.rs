@@ -13,7 +13,7 @@ pub enum ParamError {
     /// A value list or range could not be parsed.
     #[error("invalid value {value:?} for {param}: {reason}")]
     Parse {
-        /// Parameter.
+        /// The flag or field (`-p`, `--poll`, ...).
         param: String,
         /// Value given.
         value: String,
@@ -30,8 +30,8 @@ pub enum ParamError {
         param: &'static str,
         /// Value given.
         value: String,
-        /// The registry's answer.
-        source: crate::model::ModelError,
+        /// The registry's answer (boxed: a grid error stays small).
+        source: Box<crate::model::ModelError>,
     },
 }
 
@@ -292,14 +292,14 @@ impl Grid {
             *d = d.canonical(backend).map_err(|source| ParamError::Unavailable {
                 param: "-dev",
                 value: d.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         }
         for o in self.tensor_buft_overrides.iter().flatten() {
             o.validate(backend).map_err(|source| ParamError::Unavailable {
                 param: "-ot",
                 value: format!("{}={}", o.pattern, o.buffer_type),
-                source,
+                source: Box::new(source),
             })?;
         }
         Ok(())

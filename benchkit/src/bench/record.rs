@@ -311,7 +311,7 @@ pub fn field_type(name: &str) -> Option<FieldType> {
 }
 
 impl BenchRecord {
-    /// The record's test (its `n_prompt`, `n_gen`, `n_depth`), named by [`Test::name`].
+    /// The record's test (its `n_prompt`, `n_gen`, `n_depth`), named by [`Test::name`](super::Test::name).
     pub fn test_spec(&self) -> super::Test {
         super::Test { n_prompt: self.n_prompt, n_gen: self.n_gen, n_depth: self.n_depth }
     }

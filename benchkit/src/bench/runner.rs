@@ -62,7 +62,7 @@ pub enum Progress {
         index: usize,
         /// The phase.
         phase: Phase,
-        /// When.
+        /// When the worker entered the phase, ns since the Unix epoch.
         unix_ns: u64,
     },
     /// Repetition `rep` of point `index` finished.

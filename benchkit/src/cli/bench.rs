@@ -410,15 +410,19 @@ impl BenchArgs {
         }
     }
 
-    /// The whole benchmark over `models`; the grid's devices and overrides checked against
-    /// the registry.
+    /// The whole benchmark: every value checked first, then the models resolved (see
+    /// [`BenchArgs::models`], whose synthetic model's name comes back too) and the grid's
+    /// devices and overrides checked against the registry.
     ///
     /// # Errors
     /// [`CliError`] for any invalid value.
-    pub fn config(&self, backend: &Backend, models: Vec<PathBuf>) -> Result<BenchConfig, CliError> {
-        let mut grid = self.grid(models)?;
+    pub fn config(&self, backend: &Backend) -> Result<(BenchConfig, Option<String>), CliError> {
+        let mut grid = self.grid(Vec::new())?;
+        let run = self.run_config()?;
+        let (models, synthetic) = self.models(backend)?;
+        grid.models = models;
         grid.check_against_registry(backend)?;
-        Ok(BenchConfig { grid, run: self.run_config()?, isolation: self.isolation() })
+        Ok((BenchConfig { grid, run, isolation: self.isolation() }, synthetic))
     }
 
     /// `-o` and `--oe` (`none`: no stderr output).

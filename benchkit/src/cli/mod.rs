@@ -52,6 +52,7 @@ impl CliError {
 
 /// llama.cpp's multi-letter single-dash flags (`-ngl`) rewritten as the `--ngl` clap reads, and
 /// `_` in a `--long_name` as `-` (llama-bench takes `--n_prompt` for `--n-prompt`).
+#[cfg_attr(not(any(feature = "bench", feature = "perplexity")), allow(dead_code))]
 pub(crate) fn normalize_argv(argv: impl IntoIterator<Item = String>, single_dash: &[&str]) -> Vec<String> {
     argv.into_iter()
         .map(|a| {

@@ -84,7 +84,7 @@ impl Text {
         &self.content
     }
 
-    /// Provenance.
+    /// The text's path, size, sha256 and token count, as results record them.
     pub fn info(&self) -> &TextInfo {
         &self.info
     }

@@ -120,27 +120,27 @@ pub enum Failure {
     Timeout,
     /// Connection refused, reset or closed mid-stream.
     Connection {
-        /// Detail.
+        /// The socket error or the point in the stream where the connection ended.
         detail: String,
     },
     /// Malformed SSE / JSON in the stream.
     Stream {
-        /// Detail.
+        /// The malformed line or JSON error.
         detail: String,
     },
     /// An error event inside the stream.
     ServerError {
-        /// Message.
+        /// The server's error message, as sent.
         message: String,
     },
     /// The prompt does not fit the context.
     ContextExceeded {
-        /// Detail.
+        /// The prompt and context lengths, or the server's message.
         detail: String,
     },
     /// Anything else (in-process decode failure...).
     Other {
-        /// Detail.
+        /// What failed, as the target reported it.
         detail: String,
     },
 }

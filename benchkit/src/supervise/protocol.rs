@@ -112,7 +112,7 @@ pub enum WorkerMsg {
     },
     /// The job could not run at all (its spec was unreadable).
     Error {
-        /// Why.
+        /// The worker's reason, e.g. the JSON error of an unreadable job.
         message: String,
     },
     /// Every trial of the job is done; the worker exits 0.

@@ -32,12 +32,11 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     }
     // Process-wide, before any model is loaded (llama-bench calls it right after backend init).
     backend.init_numa(args.numa()?);
-    let (models, synthetic) = args.models(&backend)?;
+    let (format, format_err) = args.output_formats()?;
+    let (config, synthetic) = args.config(&backend)?;
     if let Some(name) = synthetic {
         eprintln!("no -m given: using the embedded synthetic model {name} (generated once, cached)");
     }
-    let config = args.config(&backend, models)?;
-    let (format, format_err) = args.output_formats()?;
 
     let bar = ProgressBar::new(config.grid.points()?.len() as u64 * u64::from(config.run.repetitions));
     if args.progress {

@@ -140,7 +140,7 @@ pub enum HttpError {
     InvalidBaseUrl {
         /// The URL given.
         url: String,
-        /// Why.
+        /// What is wrong with it (scheme, host, port).
         detail: String,
     },
     /// The API key variable holds a value that cannot be sent in a header (the value is not
@@ -161,13 +161,13 @@ pub enum HttpError {
     CaFile {
         /// The file.
         path: std::path::PathBuf,
-        /// Why.
+        /// The read or PEM-parsing error.
         detail: String,
     },
     /// The TLS client could not be configured.
     #[error("TLS setup: {detail}")]
     Tls {
-        /// Why.
+        /// rustls' error.
         detail: String,
     },
 }
