@@ -58,13 +58,14 @@ def timed(cmd):
 
 
 def timed_json(cmd):
-    """benchkit with --json: its result record from stdout (its text went to stderr)."""
+    """benchkit with --json: its result record (stdout), wall time, and its llama-perplexity
+    text (stderr)."""
     t = time.perf_counter()
     p = subprocess.run(cmd + ["--json"], text=True, capture_output=True)
     dt = time.perf_counter() - t
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout), dt
+    return json.loads(p.stdout), dt, p.stderr
 
 
 def kl_stats_json(r):
@@ -140,10 +141,14 @@ def main():
         for _ in range(a.reps):  # alternate, so load from elsewhere hits both alike
             out_ref, dt = timed(ref + flags)
             t_ref = min(t_ref, dt)
-            res_bk, dt = timed_json(bk + flags)
+            res_bk, dt, text_bk = timed_json(bk + flags)
             t_bk = min(t_bk, dt)
         p_ref, _ = final_ppl(out_ref, "llama-perplexity")
         p_bk = res_bk["ppl"]
+        # The text benchkit prints is llama-perplexity's, and says what its result says.
+        if final_ppl(text_bk, "benchkit")[0] != round(p_bk, 4):
+            ok = False
+            print(f"MISMATCH: benchkit's text says {final_ppl(text_bk, 'benchkit')[0]}, its --json {p_bk}")
         rel = abs(p_bk - p_ref) / p_ref
         ok &= rel <= 1e-4
         print(f"| {n_ctx} | {n_batch} | {p_ref:.4f} | {p_bk:.4f} | {rel:.1e} | {t_ref:.2f} | {t_bk:.2f} | {t_bk / t_ref:.3f} |", flush=True)
@@ -161,20 +166,21 @@ def main():
             args = kl + ["-fa", "on", "--kl-divergence-base", base, "--kl-divergence"]
             out, _ = timed(ref + args)
             rows.append((writer, "llama-perplexity", kl_stats(out, f"llama-perplexity reading {writer}'s base")))
-            res, _ = timed_json(bk + args)
-            rows.append((writer, "benchkit", kl_stats_json(res)))
+            res, _, text = timed_json(bk + args)
+            rows.append((writer, "benchkit --json", kl_stats_json(res)))
+            rows.append((writer, "benchkit text", kl_stats(text, f"benchkit reading {writer}'s base")))
         keys = list(KL_FIELDS)
         print("| base written by | read by | " + " | ".join(keys) + " |")
         print("|---|---|" + "---:|" * len(keys))
         for writer, reader, r in rows:
             print(f"| {writer} | {reader} | " + " | ".join(f"{r[k]:.6f}" for k in keys) + " |")
-        # Same base, two readers: the printed statistics must agree (to the printed digits).
-        for i in (0, 2):
-            x, y = rows[i][2], rows[i + 1][2]
+        # Same base, each reader: the statistics must agree to the digits llama-perplexity prints.
+        for i, j in ((0, 1), (0, 2), (3, 4), (3, 5)):
+            x, y = rows[i][2], rows[j][2]
             for k in keys:
                 if abs(x[k] - y[k]) > 1.01 * (1e-3 if k.endswith("%") else 1e-6):
                     ok = False
-                    print(f"MISMATCH reading {rows[i][0]}'s base: {k} {x[k]} (llama-perplexity) vs {y[k]} (benchkit)")
+                    print(f"MISMATCH reading {rows[i][0]}'s base: {k} {x[k]} (llama-perplexity) vs {y[k]} ({rows[j][1]})")
     print("\nresult:", "OK" if ok else "MISMATCH")
     sys.exit(0 if ok else 1)
 

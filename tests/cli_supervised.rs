@@ -97,3 +97,29 @@ fn every_subcommand_writes_the_same_provenance_keys() {
     // vLLM's keys stay at the top of the replay result.
     assert!(replay["request_throughput"].is_f64() && replay["num_prompts"] == 2);
 }
+
+/// A records file that stops taking writes (`/dev/full`: every write fails with ENOSPC) costs
+/// the records, not the result: the replay finishes, says so on stderr, and its result names
+/// the failure.
+#[test]
+fn replay_keeps_its_result_when_the_records_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("replay.json");
+    let model = benchkit_suite::test_model();
+    let out = benchkit("replay")
+        .args(["-m", model.to_str().unwrap(), "--dataset", "synthetic", "--num-prompts", "2"])
+        .args(["--synthetic-input", "8", "--synthetic-output", "2", "--slots", "2", "--ctx-per-slot", "64"])
+        .args(["--save-requests", "/dev/full", "--save-result"])
+        .arg(&result)
+        .env_remove("BENCHKIT_WORKER_EXE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.contains("cannot write request records"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(r["completed"], 2, "{r}");
+    let file = &r["provenance"]["settings"]["requests_file"];
+    assert_eq!(file["path"], "/dev/full");
+    assert!(file["error"].as_str().unwrap().contains("No space left"), "{file}");
+}

@@ -7,6 +7,7 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Moments {
     n: u64,
+    sum: f64,
     mean: f64,
     m2: f64,
     min: f64,
@@ -24,6 +25,7 @@ impl Moments {
     /// Adds one value.
     pub fn add(&mut self, x: f64) {
         self.n += 1;
+        self.sum += x;
         let d = x - self.mean;
         self.mean += d / self.n as f64;
         self.m2 += d * (x - self.mean);
@@ -40,9 +42,14 @@ impl Moments {
         self.n
     }
 
-    /// Mean; 0 with no values.
+    /// Mean, as the sum over the count (llama-bench's and numpy's arithmetic, to the last bit);
+    /// 0 with no values. The running Welford mean serves the variance only.
     pub fn mean(&self) -> f64 {
-        self.mean
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum / self.n as f64
+        }
     }
 
     /// Smallest value; 0 with no values.
@@ -85,7 +92,7 @@ mod tests {
         let v = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
         let m = Moments::of(&v);
         assert_eq!(m.count(), 8);
-        assert!((m.mean() - 5.0).abs() < 1e-12);
+        assert_eq!(m.mean(), v.iter().sum::<f64>() / 8.0);
         assert!((m.population_stddev() - 2.0).abs() < 1e-12);
         assert!((m.sample_stddev() - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
         assert_eq!((m.min(), m.max()), (2.0, 9.0));

@@ -398,7 +398,8 @@ pub(crate) fn set_samples(r: &mut BenchRecord, t: &Test, samples_ns: Vec<u64>) {
     let ts: Vec<f64> = samples_ns.iter().map(|&ns| 1e9 * n / ns.max(1) as f64).collect();
     let ns_f: Vec<f64> = samples_ns.iter().map(|&v| v as f64).collect();
     let (ns_m, ts_m) = (Moments::of(&ns_f), Moments::of(&ts));
-    r.avg_ns = ns_m.mean() as u64;
+    // llama-bench's avg_ns is the integer mean of the integer durations.
+    r.avg_ns = samples_ns.iter().sum::<u64>() / (samples_ns.len() as u64).max(1);
     r.stddev_ns = ns_m.sample_stddev() as u64;
     r.avg_ts = ts_m.mean();
     r.stddev_ts = ts_m.sample_stddev();

@@ -402,12 +402,11 @@ impl BenchArgs {
     }
 
     /// Supervised workers (with `--timeout`) unless `--in-process`.
-    pub fn isolation(&self) -> Isolation {
-        if self.in_process {
-            Isolation::InProcess
-        } else {
-            Isolation::worker(self.timeout.map(std::time::Duration::from_secs_f64))
-        }
+    ///
+    /// # Errors
+    /// [`CliError::Invalid`] for a timeout that is not a number of seconds > 0.
+    pub fn isolation(&self) -> Result<Isolation, CliError> {
+        super::isolation(self.in_process, "--timeout", self.timeout)
     }
 
     /// The whole benchmark: every value checked first, then the models resolved (see
@@ -418,11 +417,11 @@ impl BenchArgs {
     /// [`CliError`] for any invalid value.
     pub fn config(&self, backend: &Backend) -> Result<(BenchConfig, Option<String>), CliError> {
         let mut grid = self.grid(Vec::new())?;
-        let run = self.run_config()?;
+        let (run, isolation) = (self.run_config()?, self.isolation()?);
         let (models, synthetic) = self.models(backend)?;
         grid.models = models;
         grid.check_against_registry(backend)?;
-        Ok((BenchConfig { grid, run, isolation: self.isolation() }, synthetic))
+        Ok((BenchConfig { grid, run, isolation }, synthetic))
     }
 
     /// `-o` and `--oe` (`none`: no stderr output).
@@ -462,7 +461,7 @@ mod tests {
         assert_eq!((g.n_prompt, g.n_gen, g.n_batch, g.n_ubatch), (d.n_prompt, d.n_gen, d.n_batch, d.n_ubatch));
         assert_eq!((run.repetitions, run.seed, run.priority), (5, 1234, Priority::Normal));
         assert_eq!(a.output_formats().unwrap(), (OutputFormat::Md, None));
-        assert!(matches!(a.isolation(), crate::supervise::Isolation::Worker(_)));
+        assert!(matches!(a.isolation().unwrap(), crate::supervise::Isolation::Worker(_)));
     }
 
     #[test]
@@ -513,7 +512,8 @@ mod tests {
         assert!(args("-m m.gguf").refuse_model_hub().is_ok());
         let argv = ["benchkit bench", "--in-process", "--timeout", "3"].map(String::from);
         assert!(BenchArgs::try_parse_argv(argv).is_err());
-        match args("--timeout 2.5").isolation() {
+        assert!(args("--timeout=-1").isolation().is_err());
+        match args("--timeout 2.5").isolation().unwrap() {
             crate::supervise::Isolation::Worker(t) => {
                 assert_eq!(t.timeout, Some(std::time::Duration::from_millis(2500)))
             }

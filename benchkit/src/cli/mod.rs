@@ -50,6 +50,28 @@ impl CliError {
     }
 }
 
+/// A time flag in seconds: finite and > 0 (`Duration::from_secs_f64` would panic on the rest).
+pub(crate) fn seconds(flag: &'static str, secs: f64) -> Result<std::time::Duration, CliError> {
+    match std::time::Duration::try_from_secs_f64(secs) {
+        Ok(d) if secs > 0.0 => Ok(d),
+        _ => Err(CliError::invalid(flag, format!("{secs} is not a number of seconds > 0"))),
+    }
+}
+
+/// Supervised workers, each trial killed after `timeout` seconds when one is given, unless
+/// `in_process`.
+#[cfg_attr(not(any(feature = "bench", feature = "perplexity", feature = "replay")), allow(dead_code))]
+pub(crate) fn isolation(
+    in_process: bool,
+    flag: &'static str,
+    timeout: Option<f64>,
+) -> Result<crate::supervise::Isolation, CliError> {
+    if in_process {
+        return Ok(crate::supervise::Isolation::InProcess);
+    }
+    Ok(crate::supervise::Isolation::worker(timeout.map(|t| seconds(flag, t)).transpose()?))
+}
+
 /// llama.cpp's multi-letter single-dash flags (`-ngl`) rewritten as the `--ngl` clap reads, and
 /// `_` in a `--long_name` as `-` (llama-bench takes `--n_prompt` for `--n-prompt`).
 #[cfg_attr(not(any(feature = "bench", feature = "perplexity")), allow(dead_code))]
@@ -74,6 +96,14 @@ pub(crate) fn normalize_argv(argv: impl IntoIterator<Item = String>, single_dash
 #[cfg(test)]
 mod tests {
     use super::normalize_argv;
+
+    #[test]
+    fn bad_seconds_are_errors_not_panics() {
+        for bad in [-1.0, 0.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert!(super::seconds("--timeout", bad).is_err(), "{bad}");
+        }
+        assert_eq!(super::seconds("--timeout", 1.5).unwrap(), std::time::Duration::from_millis(1500));
+    }
 
     #[test]
     fn single_dash_and_underscore_spellings_become_clap_long_flags() {

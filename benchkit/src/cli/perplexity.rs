@@ -140,12 +140,11 @@ impl PerplexityArgs {
     }
 
     /// A supervised worker (with `--timeout`) unless `--in-process`.
-    pub fn isolation(&self) -> Isolation {
-        if self.in_process {
-            Isolation::InProcess
-        } else {
-            Isolation::worker(self.timeout.map(std::time::Duration::from_secs_f64))
-        }
+    ///
+    /// # Errors
+    /// [`CliError::Invalid`] for a timeout that is not a number of seconds > 0.
+    pub fn isolation(&self) -> Result<Isolation, CliError> {
+        super::isolation(self.in_process, "--timeout", self.timeout)
     }
 }
 

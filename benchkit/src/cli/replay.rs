@@ -6,7 +6,6 @@ use crate::replay::inproc::InprocConfig;
 use crate::replay::metrics::SloConfig;
 use crate::replay::workload::{Arrival, LengthDist, Limit, ScheduleConfig};
 use crate::replay::{DatasetSource, DriveConfig, ReplayConfig, RequestRate, TargetConfig, WorkloadConfig};
-use crate::supervise::Isolation;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -130,7 +129,8 @@ impl ReplayArgs {
         let rate: RequestRate = self.request_rate.parse()?;
         let arrival = Arrival::from_rate(rate, self.burstiness, self.constant_rate);
         arrival.validate().map_err(|e| CliError::invalid("--burstiness", e))?;
-        let limit = Limit { max_requests: None, max_duration: self.duration.map(Duration::from_secs_f64) };
+        let max_duration = self.duration.map(|d| super::seconds("--duration", d)).transpose()?;
+        let limit = Limit { max_requests: None, max_duration };
         Ok(ScheduleConfig { arrival, seed: self.seed, warmup: self.warmup, limit })
     }
 
@@ -189,7 +189,7 @@ impl ReplayArgs {
                 Ok(TargetConfig::Http(HttpTargetConfig {
                     endpoint: self.endpoint.parse::<Endpoint>()?,
                     api_key_env: Some(self.api_key_env.clone()),
-                    request_timeout: Duration::from_secs_f64(self.timeout),
+                    request_timeout: super::seconds("--timeout", self.timeout)?,
                     max_connections: self.max_connections,
                     ca_file: self.ca_file.clone(),
                     ..HttpTargetConfig::new(base_url, self.model.clone().unwrap_or_default())
@@ -214,11 +214,7 @@ impl ReplayArgs {
                 why: "its tokenizer gives prompt lengths and fallback token counts",
             })?),
         };
-        let isolation = if self.in_process {
-            Isolation::InProcess
-        } else {
-            Isolation::worker(self.trial_timeout.map(Duration::from_secs_f64))
-        };
+        let isolation = super::isolation(self.in_process, "--trial-timeout", self.trial_timeout)?;
         Ok(ReplayConfig {
             target,
             tokenizer,
@@ -305,6 +301,12 @@ mod tests {
         assert_eq!(c.model_id.as_deref(), Some("g"));
         assert!(args("--target http --base-url u -m t --endpoint embeddings").config(no_default).is_err());
         assert!(args("--target mars").config(no_default).is_err());
+        let http = "--target http --base-url http://127.0.0.1:1 -m t --timeout 0";
+        assert!(args(http).config(no_default).unwrap_err().to_string().contains("--timeout"));
+        for bad in ["--duration=-1", "--trial-timeout inf"] {
+            let e = args(&format!("--dataset synthetic {bad}")).config(|| Ok("m".into())).unwrap_err().to_string();
+            assert!(e.contains(bad.split([' ', '=']).next().unwrap()), "{bad}: {e}");
+        }
     }
 
     #[test]

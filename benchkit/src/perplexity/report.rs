@@ -252,7 +252,8 @@ mod tests {
             };
             rep.progress(&PerplexityProgress::Chunk(c));
         }
-        // finish() is exercised end to end by the binary's parity tests; its pieces here.
+        // finish() end to end: scripts/fidelity_perplexity.py compares the whole text with
+        // llama-perplexity's; its pieces here.
         drop(rep);
         assert_eq!(String::from_utf8(out).unwrap(), "[1]20.0000,[2]18.1235,");
         let err = String::from_utf8(err).unwrap();

@@ -47,7 +47,8 @@ pub enum ReplayError {
     /// The supervised worker could not start, crashed or timed out.
     #[error(transparent)]
     Trial(#[from] TrialError),
-    /// The per-request records file could not be written.
+    /// The per-request records file could not be created (a write that fails later is a
+    /// warning and a `requests_file` setting in the result's provenance, not an error).
     #[error(transparent)]
     Records(#[from] MetricsError),
     /// The async runtime could not start.
@@ -132,7 +133,6 @@ pub struct PreparedReplay {
     tokenizer: Arc<Model>,
     requests: Vec<Request>,
     dataset: DatasetProvenance,
-    started_at: String,
 }
 
 impl ReplayConfig {
@@ -141,7 +141,6 @@ impl ReplayConfig {
     /// # Errors
     /// [`ReplayError`] for a missing or bad model or dataset, or bad arrival parameters.
     pub fn prepare(self, backend: &Backend) -> Result<PreparedReplay, ReplayError> {
-        let started_at = crate::provenance::rfc3339_now();
         let tokenizer_path = match (&self.tokenizer, &self.target) {
             (Some(p), _) => p.clone(),
             (None, TargetConfig::Inproc(c)) => c.model.clone(),
@@ -179,7 +178,7 @@ impl ReplayConfig {
             }
         };
         schedule(&mut requests, &self.schedule)?;
-        Ok(PreparedReplay { config: self, tokenizer_path, tokenizer, requests, dataset, started_at })
+        Ok(PreparedReplay { config: self, tokenizer_path, tokenizer, requests, dataset })
     }
 
     /// [`ReplayConfig::prepare`] then [`PreparedReplay::run`], on a runtime of its own.
@@ -227,30 +226,37 @@ impl PreparedReplay {
         backend: &Backend,
         mut on_record: impl FnMut(&RequestRecord),
     ) -> Result<ReplayResult, ReplayError> {
-        let PreparedReplay { config: c, tokenizer_path, tokenizer, requests, dataset, started_at } = self;
-        let date = ReplayResult::vllm_date_now();
+        let PreparedReplay { config: c, tokenizer_path, tokenizer, requests, dataset } = self;
+        // The schedule's start: after the target is up (a supervised worker starts its engine
+        // after this, as the old front end measured it).
+        let stamp = || (crate::provenance::rfc3339_now(), ReplayResult::vllm_date_now());
         let mut agg = Aggregator::new(c.slo);
         let mut writer = c.save_requests.as_ref().map(RecordWriter::create).transpose()?;
-        let mut write_error = None;
+        // A records file that fails mid-run (a full disk) must not cost the result: the first
+        // error is logged and recorded in the provenance, and the replay goes on.
+        let mut write_error: Option<MetricsError> = None;
         let mut each = |rec: RequestRecord| {
-            if let Some(w) = writer.as_mut() {
+            if let (Some(w), None) = (writer.as_mut(), &write_error) {
                 if let Err(e) = w.write(&rec) {
-                    write_error.get_or_insert(e);
+                    tracing::warn!(error = %e, "cannot write request records; the replay goes on without them");
+                    write_error = Some(e);
                 }
             }
             agg.record(&rec);
             on_record(&rec);
         };
-        let (stats, backend_name) = match (&c.target, &c.isolation) {
+        let (stats, backend_name, (started_at, date)) = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {
+                let started = stamp();
                 let stats = tokio::task::block_in_place(|| {
                     replay_inproc_supervised(inproc, requests, &c.drive, trial, &mut each)
                 })?;
-                (stats, format!("inproc:{} (supervised worker)", tokenizer.info().description))
+                (stats, format!("inproc:{} (supervised worker)", tokenizer.info().description), started)
             }
             (TargetConfig::Inproc(inproc), _) => {
                 let target: Arc<dyn Target> = Arc::new(InprocTarget::start(backend, inproc.clone())?);
-                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe())
+                let started = stamp();
+                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe(), started)
             }
             #[cfg(feature = "replay-http")]
             (TargetConfig::Http(http), _) => {
@@ -258,12 +264,10 @@ impl PreparedReplay {
                 let count: super::http::Tokenizer =
                     Arc::new(move |s: &str| t.tokenize(s, false).map_or(0, |t| t.len()));
                 let target: Arc<dyn Target> = Arc::new(super::http::HttpTarget::new(http.clone(), Some(count))?);
-                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe())
+                let started = stamp();
+                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe(), started)
             }
         };
-        if let Some(e) = write_error {
-            return Err(e.into());
-        }
         let (request_rate, burstiness) = match c.schedule.arrival {
             Arrival::AllAtOnce => (RequestRate::INF, 1.0),
             Arrival::Constant { rate } | Arrival::Poisson { rate } => (RequestRate::PerSecond(rate), 1.0),
@@ -288,6 +292,10 @@ impl PreparedReplay {
             .setting("drive", &c.drive)
             .setting("slo", &c.slo)
             .setting("isolation", &isolation);
+        if let (Some(path), Some(e)) = (&c.save_requests, &write_error) {
+            let requests_file = serde_json::json!({ "path": path, "error": e.to_string() });
+            provenance = provenance.setting("requests_file", &requests_file);
+        }
         provenance.started_at = started_at;
         Ok(ReplayResult {
             summary: agg.finish(stats.duration),

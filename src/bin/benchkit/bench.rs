@@ -49,13 +49,13 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         Progress::Repetition { .. } => bar.inc(1),
         _ => {}
     })?;
-    let columns = MdColumns::from_records(sweep.planned_records());
-    let mut out = Writer::new(std::io::stdout().lock(), format, columns.clone())?;
-    let mut err_out = format_err.map(|f| Writer::new(std::io::stderr(), f, columns)).transpose()?;
     let mut jsonl = match &args.save_jsonl {
         Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
         None => None,
     };
+    let columns = MdColumns::from_records(sweep.planned_records());
+    let mut out = Writer::new(std::io::stdout().lock(), format, columns.clone())?;
+    let mut err_out = format_err.map(|f| Writer::new(std::io::stderr(), f, columns)).transpose()?;
     let mut failed = 0;
     for record in sweep {
         if let Some(f) = jsonl.as_mut() {

@@ -25,7 +25,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let text: Box<dyn Write> = if args.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let mut report = TextReport::new(text, std::io::stderr(), layout);
     report.start(&job.task, base.as_ref());
-    let result = job.execute(&Backend::init()?, &args.isolation(), |p| report.progress(p))?;
+    let result = job.execute(&Backend::init()?, &args.isolation()?, |p| report.progress(p))?;
     report.finish(&result)?;
     if args.json {
         let json = match &result {

@@ -19,6 +19,8 @@ use std::time::Instant;
 /// `benchkit replay ARGS`: `argv` starts with the program name.
 pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let args = ReplayArgs::try_parse_argv(argv).unwrap_or_else(|e| e.exit());
+    // benchkit's warnings (a records file that stops taking writes) on stderr.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("benchkit=warn").init();
     let backend = Backend::init()?;
     let default_model = || {
         benchkit::synth::default_model(&backend).map_err(|e| CliError::Invalid { flag: "-m", reason: e.to_string() })
