@@ -33,6 +33,7 @@ pub mod devices;
 mod log;
 pub mod model;
 pub mod threadpool;
+pub mod topology;
 mod util;
 
 // Model files: GGUF validation before llama.cpp sees a file, synthetic models, quantization.

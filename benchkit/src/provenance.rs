@@ -210,6 +210,7 @@ mod tests {
             hostname: Some("host".into()),
             sched_ext: None,
             llama_system_info: "CPU : AVX2 = 1".into(),
+            topology: None,
         };
         Provenance::with(build, system)
             .seed("prompt_tokens", 1234)

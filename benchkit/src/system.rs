@@ -25,6 +25,10 @@ pub struct SystemInfo {
     pub sched_ext: Option<String>,
     /// llama.cpp's `llama_print_system_info()` (CPU features ggml uses).
     pub llama_system_info: String,
+    /// CPUs, cores, caches, NUMA nodes, isolated CPUs, SMT and governors, from sysfs; `None`
+    /// where sysfs cannot be read (and in results written before it was recorded).
+    #[serde(default)]
+    pub topology: Option<crate::topology::Topology>,
 }
 
 fn read(path: &str) -> Option<String> {
@@ -131,6 +135,7 @@ impl SystemInfo {
             hostname: read("/proc/sys/kernel/hostname"),
             sched_ext,
             llama_system_info: llama_system_info.trim().to_string(),
+            topology: crate::topology::Topology::read().ok(),
         }
     }
 }
