@@ -38,7 +38,8 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         eprintln!("no -m given: using the embedded synthetic model {name} (generated once, cached)");
     }
 
-    let bar = ProgressBar::new(config.grid.points()?.len() as u64 * u64::from(config.run.repetitions));
+    // Its length is known once the sweep has planned its points.
+    let bar = ProgressBar::new(0);
     if args.progress {
         bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} reps {msg}")?);
     } else {
@@ -49,6 +50,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         Progress::Repetition { .. } => bar.inc(1),
         _ => {}
     })?;
+    bar.set_length(sweep.planned_records().len() as u64 * u64::from(config.run.repetitions));
     let mut jsonl = match &args.save_jsonl {
         Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
         None => None,
