@@ -11,7 +11,9 @@
 //! - [`bench::BenchConfig::run`] yields [`bench::BenchRecord`]s, one per grid point, as
 //!   they are measured;
 //! - [`perplexity::PerplexityJob::execute`] reports each chunk and returns the result;
-//! - [`replay::ReplayConfig::run`] reports each request and returns the [`replay::ReplayResult`].
+//! - [`replay::ReplayConfig::run`] reports each request and returns the [`replay::ReplayResult`];
+//! - [`placement::PlacementConfig::run`] compares schedulers, pinnings and memory policies on a
+//!   workload and returns a [`placement::PlacementReport`].
 //!
 //! Each runs in a supervised worker process by default ([`supervise::Isolation`]), so a
 //! llama.cpp abort becomes a record or an error, never the end of the caller.
@@ -49,6 +51,8 @@ pub mod perplexity;
 #[cfg(feature = "replay")]
 pub mod replay;
 pub mod supervise;
+// Where a workload's threads and memory run, applied by the supervisor and verified.
+pub mod placement;
 
 // Results: provenance (build, system, settings), statistics, parameter names.
 pub mod build_info;

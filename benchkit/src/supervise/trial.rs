@@ -80,6 +80,9 @@ pub struct TrialConfig {
     pub handshake_timeout: Duration,
     /// Lines of the worker's log (stderr) kept for a crash report.
     pub log_lines: usize,
+    /// CPU affinity, scheduling policy and memory policy applied to each worker before it
+    /// starts, and observed once per trial (see [`crate::placement`]).
+    pub placement: Option<crate::placement::Probe>,
 }
 
 impl Default for TrialConfig {
@@ -89,6 +92,7 @@ impl Default for TrialConfig {
             timeout: None,
             handshake_timeout: Duration::from_secs(60),
             log_lines: 20,
+            placement: None,
         }
     }
 }
@@ -269,6 +273,7 @@ pub struct Trial {
     worker_error: Option<String>,
     abort_message: Option<String>,
     ended: bool,
+    placement: Option<crate::placement::Probe>,
 }
 
 impl Trial {
@@ -290,6 +295,9 @@ impl Trial {
             cmd.env("GGML_NO_BACKTRACE", "1");
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if let Some(probe) = &opts.placement {
+            probe.install(&mut cmd);
+        }
         let mut child = cmd.spawn().map_err(|source| SuperviseError::Spawn { program: program.clone(), source })?;
         let pid = child.id();
         let (mut stdin, stdout, stderr) = (
@@ -342,6 +350,7 @@ impl Trial {
             worker_error: None,
             abort_message: None,
             ended: false,
+            placement: opts.placement.clone(),
         };
         trial.handshake(opts.handshake_timeout)?;
         Ok(trial)
@@ -392,6 +401,9 @@ impl Trial {
                         (Phase::Start, _) => self.current = Some((index, phase, Instant::now())),
                         (_, Some((i, _, started))) if i == index => self.current = Some((index, phase, started)),
                         _ => self.current = Some((index, phase, Instant::now())),
+                    }
+                    if let Some(probe) = &self.placement {
+                        probe.on_phase(self.pid, index, phase);
                     }
                     return Event::Phase { index, phase, unix_ns };
                 }

@@ -113,3 +113,6 @@ mod tests {
         assert!((m.sample_stddev() - 30.0f64.sqrt()).abs() < 1e-6);
     }
 }
+
+mod compare;
+pub use compare::{bootstrap_median_ci, bootstrap_ratio_ci, mann_whitney_p, median};
