@@ -9,6 +9,8 @@
 pub mod bench;
 #[cfg(feature = "perplexity")]
 pub mod perplexity;
+#[cfg(feature = "placement")]
+pub mod placement;
 #[cfg(feature = "replay")]
 pub mod replay;
 
@@ -38,6 +40,20 @@ pub enum CliError {
         flag: &'static str,
         /// What needs it.
         why: &'static str,
+    },
+    /// A placement arm or arms file that is invalid.
+    #[cfg(feature = "placement")]
+    #[error(transparent)]
+    Placement(#[from] crate::placement::PlacementError),
+    /// A file a flag names could not be read.
+    #[error("{flag} {}: {source}", path.display())]
+    File {
+        /// The flag.
+        flag: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
     },
     /// A flag benchkit refuses on purpose.
     #[error("{0}")]

@@ -138,6 +138,7 @@ impl PlacementConfig {
             let arm = &self.arms[a];
             let mut t = TrialResult::new(arm, round, position, &requested[a]);
             if let Some(why) = &preflights[a] {
+                t.sched_ext_before = Some(self.scx.snapshot());
                 t.invalid(why.clone());
             } else {
                 self.run_trial(backend, bench, &points, trial_config, arm, &requested[a], &mut t);

@@ -3,6 +3,7 @@
 //! ```sh
 //! benchkit bench -m model.gguf -p 512 -n 128 -o json     # llama-bench's flags and formats
 //! benchkit perplexity -m model.gguf -f text.txt --json    # llama-perplexity's flags and text
+//! benchkit placement --arm default --arm pinned:cpus=0-1,strict=1 -- bench -p 512 -n 128
 //! benchkit replay --dataset sharegpt --target http --base-url http://127.0.0.1:8080 --save-result r.json
 //! ```
 //! Each subcommand parses its own flags (llama.cpp's single-dash spellings included) and has a
@@ -10,6 +11,7 @@
 
 mod bench;
 mod perplexity;
+mod placement;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Compare schedulers (sched_ext included), thread placements and NUMA memory policies, each verified.
+    #[command(disable_help_flag = true)]
+    Placement {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Serving replay (ShareGPT or synthetic) in-process or against an OpenAI-compatible server.
     #[command(disable_help_flag = true)]
     Replay {
@@ -54,6 +62,7 @@ fn main() {
     let (name, run, args): (&str, Run, Vec<String>) = match cli.command {
         Command::Bench { args } => ("bench", bench::main, args),
         Command::Perplexity { args } => ("perplexity", perplexity::main, args),
+        Command::Placement { args } => ("placement", placement::main, args),
         Command::Replay { args } => ("replay", replay::main, args),
     };
     let argv = std::iter::once(format!("benchkit {name}")).chain(args).collect();

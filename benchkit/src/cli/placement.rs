@@ -1,0 +1,203 @@
+//! `benchkit placement`: arms, rounds and seed, then the workload's own command line after
+//! `--`, as a [`PlacementConfig`].
+//!
+//! ```text
+//! benchkit placement --arm default --arm pinned:cpus=0-1,strict=1 --arm batch:policy=batch \
+//!     --arm membind:mem=bind:0 --arm lavd:scheduler=scx_lavd --rounds 5 --seed 1 --json out.json \
+//!     -- bench -m model.gguf -p 512 -n 128 -t 2
+//! ```
+
+use super::bench::BenchArgs;
+use super::CliError;
+use crate::placement::{parse_arm, parse_arms_file, Arm, PlacementConfig, ScxSysfs, Workload, SCHED_EXT_SYSFS};
+use crate::Backend;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// `benchkit placement`'s flags.
+#[derive(Parser, Debug)]
+#[command(
+    name = "benchkit placement",
+    about = "Compare schedulers (sched_ext included), thread placements and NUMA memory policies on a workload, each verified",
+    after_help = "Arms: NAME[:key=value,...]. Keys: cpus=cores|threads|llc:N|node:N|spread:N|0-3,8  strict=0|1  \
+                  policy=other|batch|idle|fifo:N|rr:N|ext  nice=N  mem=bind:NODES|interleave:NODES|all|preferred:N|local  \
+                  scheduler=\"scx_NAME ARGS\"  partial=0|1  attach_timeout=S  detach_timeout=S. An arm without keys runs \
+                  the kernel's scheduler as is (and asserts sched_ext disabled). The workload follows `--`: \
+                  `bench` and llama-bench's flags."
+)]
+pub struct PlacementArgs {
+    /// An arm (repeatable); the first is the baseline unless --baseline names one.
+    #[arg(long = "arm")]
+    pub arms: Vec<String>,
+    /// A TOML arms file: one [[arm]] table per arm, with the same keys (and `name`).
+    #[arg(long = "arms")]
+    pub arms_file: Option<PathBuf>,
+    /// Trials per arm.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u32,
+    /// Seeds the interleaved order and the bootstrap.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The arm the others are compared with.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Writes the whole report as JSON (`-`: stdout, instead of the table).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Appends each trial as a JSON line as soon as it ends.
+    #[arg(long)]
+    pub jsonl: Option<PathBuf>,
+    /// sched_ext's sysfs directory.
+    #[arg(long, default_value = SCHED_EXT_SYSFS, hide = true)]
+    pub scx_sysfs: PathBuf,
+    /// Where the kernel log (for ejection reasons) is read.
+    #[arg(long, default_value = "/dev/kmsg", hide = true)]
+    pub kernel_log: PathBuf,
+    /// The workload: `bench` and its flags.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub workload: Vec<String>,
+}
+
+impl PlacementArgs {
+    /// Parses `argv`, program name first.
+    ///
+    /// # Errors
+    /// clap's error, with its usage text.
+    pub fn try_parse_argv(argv: impl IntoIterator<Item = String>) -> Result<Self, clap::Error> {
+        Self::try_parse_from(argv)
+    }
+
+    /// The arms: `--arms` file's, then each `--arm`.
+    ///
+    /// # Errors
+    /// [`CliError`] for an unreadable file, an invalid arm, or no arm at all.
+    pub fn arms(&self) -> Result<Vec<Arm>, CliError> {
+        let mut arms = match &self.arms_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| CliError::File {
+                    flag: "--arms",
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_arms_file(&text)?
+            }
+            None => Vec::new(),
+        };
+        for a in &self.arms {
+            arms.push(parse_arm(a)?);
+        }
+        if arms.is_empty() {
+            return Err(CliError::Missing { flag: "--arm", why: "a comparison needs at least one arm" });
+        }
+        Ok(arms)
+    }
+
+    /// The workload after `--`.
+    ///
+    /// # Errors
+    /// [`CliError`] for a workload other than `bench`, or its invalid flags.
+    pub fn workload(&self, backend: &Backend) -> Result<(Workload, Option<String>), CliError> {
+        let (kind, rest) = self.workload.split_first().expect("clap requires a workload");
+        match kind.as_str() {
+            "bench" => {
+                let argv = std::iter::once("benchkit bench".to_string()).chain(rest.iter().cloned());
+                let args = BenchArgs::try_parse_argv(argv)
+                    .map_err(|e| CliError::invalid("-- bench", e.render().to_string().trim().to_string()))?;
+                args.refuse_model_hub()?;
+                let (config, synthetic) = args.config(backend)?;
+                Ok((Workload::Bench(config), synthetic))
+            }
+            other => {
+                Err(CliError::invalid("--", format!("unknown workload {other:?}: expected `bench` and its flags")))
+            }
+        }
+    }
+
+    /// The whole comparison, and the synthetic model's name when the workload uses it.
+    ///
+    /// # Errors
+    /// [`CliError`] for any invalid arm, value or workload.
+    pub fn config(&self, backend: &Backend) -> Result<(PlacementConfig, Option<String>), CliError> {
+        let arms = self.arms()?;
+        let (workload, synthetic) = self.workload(backend)?;
+        let mut c = PlacementConfig::new(arms, workload);
+        c.rounds = self.rounds;
+        c.seed = self.seed;
+        c.baseline = self.baseline.clone();
+        c.scx = ScxSysfs::new(&self.scx_sysfs);
+        c.kernel_log = self.kernel_log.clone();
+        Ok((c, synthetic))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::{MemPolicy, NodeSet, SchedPolicy};
+    use crate::topology::CpuPreset;
+
+    fn parse(args: &[&str]) -> PlacementArgs {
+        PlacementArgs::try_parse_argv(
+            std::iter::once("benchkit placement").chain(args.iter().copied()).map(String::from),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_issues_command_line_parses() {
+        let a = parse(&[
+            "--arm",
+            "default",
+            "--arm",
+            "pinned:cpus=0-1,strict=1",
+            "--arm",
+            "batch:policy=batch",
+            "--arm",
+            "membind:mem=bind:0",
+            "--arm",
+            "interleave:mem=interleave:all",
+            "--arm",
+            "lavd:scheduler=\"scx_lavd\"",
+            "--rounds",
+            "5",
+            "--seed",
+            "1",
+            "--json",
+            "out.json",
+            "--",
+            "bench",
+            "-m",
+            "MODEL",
+            "-p",
+            "512",
+            "-n",
+            "128",
+            "-t",
+            "2",
+        ]);
+        let arms = a.arms().unwrap();
+        assert_eq!(
+            arms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["default", "pinned", "batch", "membind", "interleave", "lavd"]
+        );
+        assert_eq!(arms[1].placement.cpus, Some(CpuPreset::List(vec![0, 1])));
+        assert!(arms[1].placement.strict);
+        assert_eq!(arms[2].placement.policy, Some(SchedPolicy::Batch));
+        assert_eq!(arms[3].placement.mem, Some(MemPolicy::Bind(NodeSet::List(vec![0]))));
+        assert_eq!(arms[4].placement.mem, Some(MemPolicy::Interleave(NodeSet::All)));
+        assert_eq!(arms[5].scheduler.as_ref().unwrap().command, ["scx_lavd"]);
+        assert_eq!((a.rounds, a.seed), (5, 1));
+        assert_eq!(a.workload[..3], ["bench", "-m", "MODEL"]);
+    }
+
+    #[test]
+    fn bad_arms_and_workloads_are_refused() {
+        let a = parse(&["--arm", "x:cpus=banana", "--", "bench"]);
+        assert!(a.arms().unwrap_err().to_string().contains("cpus"));
+        let a = parse(&["--", "bench"]);
+        assert!(matches!(a.arms(), Err(CliError::Missing { flag: "--arm", .. })));
+        let a = parse(&["--arms", "/nonexistent/arms.toml", "--", "bench"]);
+        assert!(a.arms().unwrap_err().to_string().contains("/nonexistent/arms.toml"));
+        assert!(PlacementArgs::try_parse_argv(["benchkit placement".to_string(), "--arm".into(), "a".into()]).is_err());
+    }
+}
