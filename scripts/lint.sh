@@ -10,7 +10,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 # Capability features: each builds alone, and `bench` alone pulls in no async or HTTP stack.
-for f in bench perplexity replay replay-http "bench,cli" "perplexity,cli" "replay,cli"; do
+for f in bench perplexity replay replay-http placement "bench,cli" "perplexity,cli" "replay,cli" "placement,cli"; do
   cargo check --release -p benchkit --no-default-features --features "native,$f"
 done
 heavy=$(cargo tree -p benchkit --no-default-features --features native,bench -e normal --prefix none | grep -E '^(tokio|hyper|rustls|tokio-rustls|webpki-roots) ' || true)

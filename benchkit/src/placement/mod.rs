@@ -35,7 +35,7 @@ mod scx;
 mod tests;
 
 pub use apply::sched_ext_policy_supported;
-pub use observe::{observe, MemoryObservation, Observation, ThreadObservation};
+pub use observe::{mismatches, observe, ExtExpect, MemoryObservation, Observation, ThreadObservation};
 pub use probe::Probe;
 pub use spec::{
     parse_arm, policy_name, Arm, MemMode, MemPolicy, NodeSet, Placement, Requested, RequestedMem, SchedPolicy,

@@ -145,7 +145,8 @@ pub(crate) fn parse_numa_maps(text: &str, model: Option<&Path>) -> MemoryObserva
 
 /// What the sched_ext side of a trial expects of the worker's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExtExpect {
+#[non_exhaustive]
+pub enum ExtExpect {
     /// No scheduler: no thread on sched_ext.
     Off,
     /// A full-switch scheduler: every thread on it.
@@ -156,7 +157,7 @@ pub(crate) enum ExtExpect {
 
 /// The mismatches between what was asked and what `obs` shows, one sentence each; empty
 /// when the placement held. `unverified` collects what this kernel cannot show.
-pub(crate) fn mismatches(
+pub fn mismatches(
     req: &Requested,
     obs: &Observation,
     ext: ExtExpect,

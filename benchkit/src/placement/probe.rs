@@ -12,14 +12,22 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+/// Observations by (worker pid, trial index); an error says why a look failed.
+type Seen = BTreeMap<(u32, usize), Result<Observation, String>>;
+
 /// A placement for [`TrialConfig::placement`](crate::supervise::TrialConfig::placement):
 /// what to apply, and where the observations go. Clones share the observations.
 #[derive(Debug, Clone)]
 pub struct Probe {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     requested: Requested,
     applier: Applier,
     model: Option<PathBuf>,
-    seen: Arc<Mutex<BTreeMap<(u32, usize), Result<Observation, String>>>>,
+    seen: Mutex<Seen>,
 }
 
 impl Probe {
@@ -27,16 +35,16 @@ impl Probe {
     /// are counted apart.
     pub fn new(requested: Requested, model: Option<PathBuf>) -> Self {
         let applier = Applier::new(&requested);
-        Probe { requested, applier, model, seen: Arc::default() }
+        Probe { inner: Arc::new(Inner { requested, applier, model, seen: Mutex::default() }) }
     }
 
     /// What is applied.
     pub fn requested(&self) -> &Requested {
-        &self.requested
+        &self.inner.requested
     }
 
     pub(crate) fn install(&self, cmd: &mut Command) {
-        self.applier.install(cmd);
+        self.inner.applier.install(cmd);
     }
 
     /// Called by the supervisor for each phase of worker `pid`'s trial `index`.
@@ -46,18 +54,19 @@ impl Probe {
         if !first_work {
             return;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.entry((pid, index)).or_insert_with(|| observe(pid, self.model.as_deref()).map_err(|e| e.to_string()));
+        let mut seen = self.inner.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry((pid, index))
+            .or_insert_with(|| observe(pid, self.inner.model.as_deref()).map_err(|e| e.to_string()));
     }
 
     /// Observes process `pid` now, as trial `index` (a server the harness started).
     pub fn observe_now(&self, pid: u32, index: usize) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.insert((pid, index), observe(pid, self.model.as_deref()).map_err(|e| e.to_string()));
+        let mut seen = self.inner.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert((pid, index), observe(pid, self.inner.model.as_deref()).map_err(|e| e.to_string()));
     }
 
     /// Every observation so far, by (worker pid, trial index), emptied.
     pub fn take(&self) -> Vec<((u32, usize), Result<Observation, String>)> {
-        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect()
+        std::mem::take(&mut *self.inner.seen.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect()
     }
 }

@@ -565,6 +565,7 @@ impl RawArm {
     }
 }
 
+#[cfg(feature = "placement")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ArmsFile {
@@ -591,6 +592,7 @@ struct ArmsFile {
 /// # Errors
 /// [`PlacementError::ArmsFile`] for TOML that does not parse or an unknown key;
 /// [`PlacementError`] for an arm's invalid value.
+#[cfg(feature = "placement")]
 pub fn parse_arms_file(text: &str) -> Result<Vec<Arm>, PlacementError> {
     let file: ArmsFile = toml::from_str(text).map_err(|e| PlacementError::ArmsFile(e.to_string()))?;
     file.arm.into_iter().map(RawArm::into_arm).collect()

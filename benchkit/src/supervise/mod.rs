@@ -44,6 +44,7 @@ mod worker;
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
 pub use single::{run_single, TrialError};
+#[cfg(feature = "placement")]
 pub(crate) use trial::signal_name;
 pub use trial::{CrashReport, Ending, Event, Isolation, Trial, TrialConfig, WorkerCommand};
 pub use worker::worker_entry;
