@@ -227,3 +227,63 @@ fn ctrl_c_detaches_the_scheduler_before_the_harness_ends() {
     assert_eq!(fake.read("state"), "disabled");
     assert!(wait_until(|| gone(&scheduler), 2));
 }
+
+#[test]
+fn perplexity_and_inprocess_replay_workloads_are_placed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    std::fs::write(&text, readme.repeat(2)).unwrap();
+    let json = dir.path().join("ppl.json");
+    let out = placement()
+        .args(["--arm", "default", "--arm", "bound:policy=batch,mem=bind:0", "--rounds", "1"])
+        .args(["--json", json.to_str().unwrap(), "--", "perplexity", "-m", &model(), "-f", text.to_str().unwrap()])
+        .args(["-c", "128", "--chunks", "2", "-t", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let bound = arm(&report, "bound", "perplexity");
+    assert_eq!(bound["valid"], true, "{}", bound["invalid_reason"]);
+    assert_eq!(strs(&bound["observed"]["policy"]), ["SCHED_BATCH"]);
+    assert_eq!(strs(&bound["observed"]["mem_policy"]), ["bind:0"]);
+    assert!(bound["median"].as_f64().unwrap() > 0.0);
+
+    let json = dir.path().join("replay.json");
+    let out = placement()
+        .args(["--arm", "default", "--arm", "niced:cpus=0-1,nice=5", "--rounds", "1", "--json", json.to_str().unwrap()])
+        .args(["--", "replay", "--target", "inproc", "-m", &model(), "--dataset", "synthetic", "--num-prompts", "4"])
+        .args(["--synthetic-input", "32", "--synthetic-output", "8"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for metric in ["output tok/s", "req/s"] {
+        let niced = arm(&report, "niced", metric);
+        assert_eq!(niced["valid"], true, "{}", niced["invalid_reason"]);
+        assert_eq!(niced["observed"]["nice"], serde_json::json!([5]), "{niced}");
+        assert_eq!(strs(&niced["observed"]["cpus_allowed"]), ["0-1"]);
+    }
+    // A replay against a server places nothing here: refused with the reason.
+    let out = placement()
+        .args([
+            "--arm",
+            "default",
+            "--",
+            "replay",
+            "--target",
+            "http",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "-m",
+            &model(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("an HTTP replay places nothing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

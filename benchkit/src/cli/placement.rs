@@ -23,7 +23,7 @@ use std::path::PathBuf;
                   policy=other|batch|idle|fifo:N|rr:N|ext  nice=N  mem=bind:NODES|interleave:NODES|all|preferred:N|local  \
                   scheduler=\"scx_NAME ARGS\"  partial=0|1  attach_timeout=S  detach_timeout=S. An arm without keys runs \
                   the kernel's scheduler as is (and asserts sched_ext disabled). The workload follows `--`: \
-                  `bench` and llama-bench's flags."
+                  `bench`, `perplexity` or `replay --target inproc`, with that subcommand's flags."
 )]
 pub struct PlacementArgs {
     /// An arm (repeatable); the first is the baseline unless --baseline names one.
@@ -53,7 +53,7 @@ pub struct PlacementArgs {
     /// Where the kernel log (for ejection reasons) is read.
     #[arg(long, default_value = "/dev/kmsg", hide = true)]
     pub kernel_log: PathBuf,
-    /// The workload: `bench` and its flags.
+    /// The workload: `bench`, `perplexity` or `replay --target inproc`, and its flags.
     #[arg(last = true, required = true, num_args = 1..)]
     pub workload: Vec<String>,
 }
@@ -92,24 +92,46 @@ impl PlacementArgs {
         Ok(arms)
     }
 
-    /// The workload after `--`.
+    /// The workload after `--`: `bench`, `perplexity` or `replay` (in-process), with the
+    /// subcommand's own flags.
     ///
     /// # Errors
-    /// [`CliError`] for a workload other than `bench`, or its invalid flags.
+    /// [`CliError`] for another workload, or its invalid flags.
     pub fn workload(&self, backend: &Backend) -> Result<(Workload, Option<String>), CliError> {
         let (kind, rest) = self.workload.split_first().expect("clap requires a workload");
+        let argv = |name: &str| std::iter::once(format!("benchkit {name}")).chain(rest.iter().cloned());
+        let flags =
+            |name: &'static str, e: clap::Error| CliError::invalid(name, e.render().to_string().trim().to_string());
         match kind.as_str() {
             "bench" => {
-                let argv = std::iter::once("benchkit bench".to_string()).chain(rest.iter().cloned());
-                let args = BenchArgs::try_parse_argv(argv)
-                    .map_err(|e| CliError::invalid("-- bench", e.render().to_string().trim().to_string()))?;
+                let args = BenchArgs::try_parse_argv(argv("bench")).map_err(|e| flags("-- bench", e))?;
                 args.refuse_model_hub()?;
                 let (config, synthetic) = args.config(backend)?;
                 Ok((Workload::Bench(config), synthetic))
             }
-            other => {
-                Err(CliError::invalid("--", format!("unknown workload {other:?}: expected `bench` and its flags")))
+            #[cfg(feature = "perplexity")]
+            "perplexity" => {
+                let args = super::perplexity::PerplexityArgs::try_parse_argv(argv("perplexity"))
+                    .map_err(|e| flags("-- perplexity", e))?;
+                let (job, _) = args.job()?;
+                Ok((Workload::Perplexity { job, isolation: args.isolation()? }, None))
             }
+            #[cfg(feature = "replay")]
+            "replay" => {
+                let args =
+                    super::replay::ReplayArgs::try_parse_argv(argv("replay")).map_err(|e| flags("-- replay", e))?;
+                let mut synthetic = None;
+                let config = args.config(|| {
+                    let m = crate::synth::default_model(backend).map_err(|e| CliError::invalid("-m", e))?;
+                    synthetic = m.file_name().map(|n| n.to_string_lossy().into_owned());
+                    Ok(m)
+                })?;
+                Ok((Workload::Replay(config), synthetic))
+            }
+            other => Err(CliError::invalid(
+                "--",
+                format!("unknown workload {other:?}: expected bench, perplexity or replay and its flags"),
+            )),
         }
     }
 

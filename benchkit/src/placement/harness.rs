@@ -17,12 +17,158 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// What each trial runs: the workload whose process is placed.
+/// What each trial runs: the workload whose process is placed. It must run in supervised
+/// workers (its isolation's worker program and timeout are used), which is where placement
+/// applies.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Workload {
     /// A pp/tg grid; one sample per test and trial: its mean t/s.
     Bench(BenchConfig),
+    /// A perplexity or KL run; the sample: evaluated tokens per second.
+    #[cfg(feature = "perplexity")]
+    Perplexity {
+        /// The run.
+        job: crate::perplexity::PerplexityJob,
+        /// Its workers.
+        isolation: Isolation,
+    },
+    /// An in-process replay; the samples: output tokens and requests per second.
+    #[cfg(feature = "replay")]
+    Replay(crate::replay::ReplayConfig),
+}
+
+/// Samples by metric, and why the workload failed, one sentence each.
+type Outcome = (std::collections::BTreeMap<String, f64>, Vec<String>);
+
+impl Workload {
+    fn trial_config(&self) -> Result<&TrialConfig, PlacementError> {
+        let isolation = match self {
+            Workload::Bench(b) => &b.isolation,
+            #[cfg(feature = "perplexity")]
+            Workload::Perplexity { isolation, .. } => isolation,
+            #[cfg(feature = "replay")]
+            Workload::Replay(r) => {
+                if !matches!(r.target, crate::replay::TargetConfig::Inproc(_)) {
+                    return Err(PlacementError::Workload(
+                        "an HTTP replay places nothing: its server is another process (replay --target inproc)".into(),
+                    ));
+                }
+                &r.isolation
+            }
+        };
+        match isolation {
+            Isolation::Worker(t) => Ok(t),
+            Isolation::InProcess => Err(PlacementError::Workload(
+                "placement applies to worker processes: the workload cannot run in-process".into(),
+            )),
+        }
+    }
+
+    /// The model file, whose mapped pages are counted apart.
+    fn model(&self) -> Option<PathBuf> {
+        match self {
+            Workload::Bench(b) => b.grid.models.first().cloned(),
+            #[cfg(feature = "perplexity")]
+            Workload::Perplexity { job, .. } => Some(job.model.clone()),
+            #[cfg(feature = "replay")]
+            Workload::Replay(r) => match &r.target {
+                crate::replay::TargetConfig::Inproc(c) => Some(c.model.clone()),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            },
+        }
+    }
+
+    /// The unit of every sample, higher being better; empty when the metrics' names carry
+    /// theirs (a replay's `output tok/s` and `req/s`).
+    pub fn unit(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "replay")]
+            Workload::Replay(_) => "",
+            _ => "t/s",
+        }
+    }
+
+    fn settings(&self, points: &[Point]) -> serde_json::Value {
+        match self {
+            Workload::Bench(b) => serde_json::json!({ "bench": { "points": points, "run": b.run } }),
+            #[cfg(feature = "perplexity")]
+            Workload::Perplexity { job, .. } => serde_json::json!({ "perplexity": job }),
+            #[cfg(feature = "replay")]
+            Workload::Replay(r) => serde_json::json!({ "replay": {
+                "target": match &r.target {
+                    crate::replay::TargetConfig::Inproc(c) => serde_json::to_value(c).unwrap_or_default(),
+                    #[allow(unreachable_patterns)]
+                    _ => serde_json::Value::Null,
+                },
+                "workload": format!("{:?}", r.workload),
+                "schedule": format!("{:?}", r.schedule),
+            }}),
+        }
+    }
+
+    /// Runs once under `config` (which carries the placement), the model read without mmap
+    /// when a memory policy is asked for.
+    fn run(&self, backend: &Backend, points: &[Point], config: TrialConfig, req: &Requested) -> Outcome {
+        let mut samples = std::collections::BTreeMap::new();
+        let mut failed = Vec::new();
+        let isolation = Isolation::Worker(config);
+        match self {
+            Workload::Bench(b) => {
+                let run = BenchRun::new(backend, placed_points(points, req), b.run.clone(), &isolation, |_| {});
+                let labels = metric_labels(run.planned_records());
+                for (i, record) in run.enumerate() {
+                    if record.status.is_ok() {
+                        samples.insert(labels[i].clone(), record.avg_ts);
+                    } else {
+                        let error = record.error.unwrap_or_default();
+                        failed.push(format!("{}: {}: {error}", record.test, record.status.as_str()));
+                    }
+                }
+            }
+            #[cfg(feature = "perplexity")]
+            Workload::Perplexity { job, .. } => {
+                let mut job = job.clone();
+                if req.mem.is_some() {
+                    job.model_params.load_mode = LoadMode::None;
+                }
+                match job.execute(backend, &isolation, |_| {}) {
+                    Ok(crate::perplexity::PerplexityOutput::Perplexity(r)) => {
+                        samples.insert("perplexity".into(), r.timings.tokens_per_s);
+                    }
+                    Ok(crate::perplexity::PerplexityOutput::KlDivergence(r)) => {
+                        samples.insert("kl-divergence".into(), r.timings.tokens_per_s);
+                    }
+                    Err(e) => failed.push(format!("perplexity: {e}")),
+                }
+            }
+            #[cfg(feature = "replay")]
+            Workload::Replay(r) => {
+                let mut r = r.clone();
+                if let crate::replay::TargetConfig::Inproc(c) = &mut r.target {
+                    if req.mem.is_some() {
+                        c.model_params.load_mode = LoadMode::None;
+                    }
+                    if let (Some(cpus), Some(tp)) = (&req.cpus, c.threadpool.as_mut()) {
+                        let cpus: Vec<usize> = cpus.iter().map(|&c| c as usize).collect();
+                        tp.cpu_mask = Some(crate::CpuMask::from_cpus(&cpus));
+                        tp.strict_cpu = req.strict;
+                    }
+                }
+                r.isolation = isolation;
+                match r.run(backend, |_| {}) {
+                    Ok(res) if res.summary.completed > 0 => {
+                        samples.insert("output tok/s".into(), res.summary.output_throughput);
+                        samples.insert("req/s".into(), res.summary.request_throughput);
+                    }
+                    Ok(_) => failed.push("replay: no request completed".into()),
+                    Err(e) => failed.push(format!("replay: {e}")),
+                }
+            }
+        }
+        (samples, failed)
+    }
 }
 
 /// A placement comparison.
@@ -113,23 +259,27 @@ impl PlacementConfig {
         let baseline = self.check()?;
         let topo = Topology::read()?;
         let requested: Vec<Requested> = self.arms.iter().map(|a| a.resolve(&topo)).collect::<Result<_, _>>()?;
-        let Workload::Bench(bench) = &self.workload;
-        let points = bench.grid.points()?;
-        check_bench(bench, &points, &self.arms)?;
-        let Isolation::Worker(trial_config) = &bench.isolation else {
-            return Err(PlacementError::Workload(
-                "placement applies to worker processes: the workload cannot run in-process".into(),
-            ));
+        let trial_config = self.workload.trial_config()?;
+        let points = match &self.workload {
+            Workload::Bench(bench) => {
+                let points = bench.grid.points()?;
+                check_bench(bench, &points, &self.arms)?;
+                points
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                check_other(&self.workload, &self.arms)?;
+                Vec::new()
+            }
         };
         let preflights: Vec<Option<String>> =
             self.arms.iter().map(|a| a.scheduler.as_ref().and_then(|s| preflight(s, &self.scx).err())).collect();
         let provenance = Provenance::now()
             .seed("placement_order", self.seed)
-            .seed("prompt_tokens", bench.run.seed)
             .setting("arms", &self.arms)
             .setting("rounds", &self.rounds)
             .setting("baseline", &self.arms[baseline].name)
-            .setting("workload", &serde_json::json!({ "bench": { "points": points, "run": bench.run } }))
+            .setting("workload", &self.workload.settings(&points))
             .setting("isolation", &"worker")
             .setting("trial_timeout_s", &trial_config.timeout.map(|t| t.as_secs_f64()))
             .setting("sched_ext_sysfs", &self.scx.root());
@@ -141,23 +291,36 @@ impl PlacementConfig {
                 t.sched_ext_before = Some(self.scx.snapshot());
                 t.invalid(why.clone());
             } else {
-                self.run_trial(backend, bench, &points, trial_config, arm, &requested[a], &mut t);
+                self.run_trial(backend, &points, trial_config, arm, &requested[a], &mut t);
             }
             on_trial(&t);
             trials.push(t);
         }
-        Ok(summarise(provenance, &self.arms, &requested, baseline, self.rounds, self.seed, self.order_names(), trials))
+        let provenance = match &self.workload {
+            Workload::Bench(bench) => provenance.seed("prompt_tokens", bench.run.seed),
+            #[allow(unreachable_patterns)]
+            _ => provenance,
+        };
+        Ok(summarise(
+            provenance,
+            &self.arms,
+            &requested,
+            baseline,
+            self.rounds,
+            self.seed,
+            self.order_names(),
+            trials,
+            self.workload.unit(),
+        ))
     }
 
     fn order_names(&self) -> Vec<String> {
         self.order().into_iter().map(|(a, r)| format!("{}#{}", self.arms[a].name, r + 1)).collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run_trial(
         &self,
         backend: &Backend,
-        bench: &BenchConfig,
         points: &[Point],
         trial_config: &TrialConfig,
         arm: &Arm,
@@ -194,18 +357,12 @@ impl PlacementConfig {
         if t.sched_ext_before.is_none() {
             t.sched_ext_before = Some(before);
         }
-        let model = points.first().map(|p| p.model.clone());
-        let probe = Probe::new(requested.clone(), model);
+        let probe = Probe::new(requested.clone(), self.workload.model());
         let config = TrialConfig { placement: Some(probe.clone()), ..trial_config.clone() };
-        let points = placed_points(points, requested);
-        let run = BenchRun::new(backend, points, bench.run.clone(), &Isolation::Worker(config), |_| {});
-        let labels = metric_labels(run.planned_records());
-        for (i, record) in run.enumerate() {
-            if record.status.is_ok() {
-                t.samples.insert(labels[i].clone(), record.avg_ts);
-            } else {
-                t.invalid(format!("{}: {}: {}", record.test, record.status.as_str(), record.error.unwrap_or_default()));
-            }
+        let (samples, failed) = self.workload.run(backend, points, config, requested);
+        t.samples = samples;
+        for why in failed {
+            t.invalid(why);
         }
         // The end-of-trial check comes before anything else can change the state.
         let after = match scheduler.as_mut() {
@@ -296,6 +453,36 @@ fn check_bench(bench: &BenchConfig, points: &[Point], arms: &[Arm]) -> Result<()
             "--prio sets the threads' policy itself, over the arm's policy=: leave it out".into(),
         ));
     }
+    Ok(())
+}
+
+/// Refuses a perplexity or replay workload whose own settings would override an arm.
+#[allow(dead_code)]
+fn check_other(workload: &Workload, arms: &[Arm]) -> Result<(), PlacementError> {
+    #[cfg(feature = "replay")]
+    if let Workload::Replay(r) = workload {
+        if let crate::replay::TargetConfig::Inproc(c) = &r.target {
+            let pool = c.threadpool.as_ref();
+            if arms.iter().any(|a| a.placement.cpus.is_some()) && pool.is_some_and(|p| p.cpu_mask.is_some()) {
+                return Err(PlacementError::Workload(
+                    "the replay's threadpool has its own CPU mask while an arm sets cpus=: give the CPUs in the arm"
+                        .into(),
+                ));
+            }
+            if arms.iter().any(|a| a.placement.strict) && pool.is_none() {
+                return Err(PlacementError::Workload(
+                    "strict=1 pins llama.cpp's threadpool, and this replay's engine has none: leave strict out".into(),
+                ));
+            }
+        }
+    }
+    #[cfg(feature = "perplexity")]
+    if matches!(workload, Workload::Perplexity { .. }) && arms.iter().any(|a| a.placement.strict) {
+        return Err(PlacementError::Workload(
+            "strict=1 pins llama.cpp's threadpool, which perplexity runs create per decode: leave strict out".into(),
+        ));
+    }
+    let _ = (workload, arms);
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //! - A sched_ext arm attaches its scheduler around each trial (`state` must read `disabled`
 //!   first), checks `state`, `ops`, `enable_seq` and the process at the trial's end, and
 //!   always detaches ([`AttachedScheduler`]). Other arms assert `disabled` throughout.
+//! - Workloads ([`Workload`]): a bench grid, a perplexity run, an in-process replay.
 //! - [`PlacementConfig::run`] runs arms × rounds in a seeded interleaved order and returns a
 //!   [`PlacementReport`]: per arm the samples, median and bootstrap CI, the ratio to the
 //!   baseline with its CI and a Mann-Whitney p-value, as JSON (serde) or a markdown table.

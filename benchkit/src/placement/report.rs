@@ -190,6 +190,7 @@ pub(crate) fn summarise(
     seed: u64,
     order: Vec<String>,
     trials: Vec<TrialResult>,
+    unit: &str,
 ) -> PlacementReport {
     let mut metrics: Vec<String> = Vec::new();
     for t in &trials {
@@ -200,7 +201,7 @@ pub(crate) fn summarise(
         }
     }
     if metrics.is_empty() {
-        metrics.push("t/s".into());
+        metrics.push(unit.into());
     }
     let samples = |arm: &str, metric: &str| -> Vec<f64> {
         trials.iter().filter(|t| t.arm == arm && t.valid).filter_map(|t| t.samples.get(metric).copied()).collect()
@@ -228,7 +229,7 @@ pub(crate) fn summarise(
             out.push(ArmSummary {
                 name: arm.name.clone(),
                 metric: metric.clone(),
-                unit: "t/s".into(),
+                unit: unit.into(),
                 requested: requested[ai].clone(),
                 observed: ObservedSummary::of(mine.iter().copied()),
                 valid: reasons.is_empty() && !s.is_empty(),
@@ -261,7 +262,8 @@ impl PlacementReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "| arm | test | valid | n | median t/s | 95% CI | ratio vs {} | ratio 95% CI | p (Mann-Whitney) |",
+            "| arm | test | valid | n | median{} | 95% CI | ratio vs {} | ratio 95% CI | p (Mann-Whitney) |",
+            self.arms.first().filter(|a| !a.unit.is_empty()).map_or(String::new(), |a| format!(" {}", a.unit)),
             self.baseline
         );
         let _ = writeln!(s, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");

@@ -51,6 +51,8 @@ pub(crate) fn run_job(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the replay runtime: {e}"))?;
+    // The engine and the driver's threads are up: the supervisor can look at them now.
+    emit.phase(0, Phase::Warmup);
     let stats = rt.block_on(drive(target, requests, &options, |rec| emit.progress(0, &rec)));
     emit.output(0, &stats);
     emit.phase(0, Phase::Finished);

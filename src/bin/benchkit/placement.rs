@@ -24,9 +24,13 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         None => None,
     };
     let total = config.arms.len() * config.rounds as usize;
+    let unit = match config.workload.unit() {
+        "" => String::new(),
+        u => format!(" {u}"),
+    };
     let mut write_err = None;
     let report = config.run(&backend, |t| {
-        let samples: Vec<String> = t.samples.iter().map(|(k, v)| format!("{k} {v:.2} t/s")).collect();
+        let samples: Vec<String> = t.samples.iter().map(|(k, v)| format!("{k} {v:.2}{unit}")).collect();
         let verdict = if t.valid { "valid".to_string() } else { format!("INVALID: {}", t.invalid_reasons.join("; ")) };
         eprintln!("[{}/{total}] {} round {}: {} {verdict}", t.position + 1, t.arm, t.round + 1, samples.join(", "));
         if let Some(f) = jsonl.as_mut() {
