@@ -284,7 +284,9 @@ impl PlacementConfig {
             .setting("trial_timeout_s", &trial_config.timeout.map(|t| t.as_secs_f64()))
             .setting("sched_ext_sysfs", &self.scx.root());
         let mut trials = Vec::new();
-        for (position, (a, round)) in self.order().into_iter().enumerate() {
+        let order = self.order();
+        let names = order.iter().map(|&(a, r)| format!("{}#{}", self.arms[a].name, r + 1)).collect();
+        for (position, &(a, round)) in order.iter().enumerate() {
             let arm = &self.arms[a];
             let mut t = TrialResult::new(arm, round, position, &requested[a]);
             if let Some(why) = &preflights[a] {
@@ -308,14 +310,10 @@ impl PlacementConfig {
             baseline,
             self.rounds,
             self.seed,
-            self.order_names(),
+            names,
             trials,
             self.workload.unit(),
         ))
-    }
-
-    fn order_names(&self) -> Vec<String> {
-        self.order().into_iter().map(|(a, r)| format!("{}#{}", self.arms[a].name, r + 1)).collect()
     }
 
     fn run_trial(
