@@ -19,5 +19,20 @@ pub fn test_model() -> PathBuf {
     path
 }
 
+/// Path of llama.cpp's own llama-server, built from the same llama.cpp version by
+/// scripts/build-reference-tools.sh: `BENCHKIT_LLAMA_SERVER`, else its build directory. Panics
+/// with the command to build it when it is missing.
+pub fn llama_server() -> PathBuf {
+    let path = std::env::var_os("BENCHKIT_LLAMA_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference/build/bin/llama-server"));
+    assert!(
+        path.is_file(),
+        "llama-server not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 /// Size in bytes of the real test model file.
 pub const TEST_MODEL_BYTES: u64 = 253_113_024;

@@ -271,7 +271,7 @@ fn perplexity_and_inprocess_replay_workloads_are_placed_too() {
         assert_eq!(niced["observed"]["nice"], serde_json::json!([5]), "{niced}");
         assert_eq!(strs(&niced["observed"]["cpus_allowed"]), ["0-1"]);
     }
-    // A replay against a server places nothing here: refused with the reason.
+    // A replay against a server the harness did not start places nothing: refused with the reason.
     let out = placement()
         .args([
             "--arm",
@@ -289,8 +289,88 @@ fn perplexity_and_inprocess_replay_workloads_are_placed_too() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("an HTTP replay places nothing"),
+        String::from_utf8_lossy(&out.stderr).contains("a server the harness did not start places nothing"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_server_the_harness_starts_is_the_process_placed() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("served.json");
+    let server = format!(
+        "{} -m '{}' -c 2048 -np 2 -t 2 --host 127.0.0.1 --port {{port}}",
+        benchkit_suite::llama_server().display(),
+        model()
+    );
+    let out = placement()
+        .args(["--arm", "default", "--arm", "pinned:cpus=0,policy=batch", "--arm", "membind:mem=bind:0,nice=3"])
+        .args(["--rounds", "1", "--json", json.to_str().unwrap(), "--server", &server])
+        .args(["--", "replay", "-m", &model(), "--endpoint", "completions", "--dataset", "synthetic"])
+        .args(["--num-prompts", "4", "--synthetic-input", "32", "--synthetic-output", "8", "--max-concurrency", "2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("| output tok/s |"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for metric in ["output tok/s", "req/s"] {
+        for name in ["default", "pinned", "membind"] {
+            let a = arm(&report, name, metric);
+            assert_eq!(a["valid"], true, "{name}: {}", a["invalid_reason"]);
+            assert!(a["median"].as_f64().unwrap() > 0.0, "{a}");
+        }
+    }
+    let obs = |name: &str, key: &str| arm(&report, name, "req/s")["observed"][key].clone();
+    assert_eq!(strs(&obs("pinned", "cpus_allowed")), ["0"]);
+    assert_eq!(strs(&obs("pinned", "policy")), ["SCHED_BATCH"]);
+    assert_eq!(strs(&obs("membind", "mem_policy")), ["bind:0"]);
+    assert_eq!(obs("membind", "nice"), serde_json::json!([3]));
+    // --no-mmap was appended for the memory policy: the weights are anonymous memory on node 0.
+    assert!(obs("membind", "pages_per_node")["0"].as_u64().unwrap() > 10_000);
+    let trials = report["trials"].as_array().unwrap();
+    for t in trials {
+        // Observed twice: after its first request, and at the end of the replay.
+        assert_eq!(t["observed"].as_array().unwrap().len(), 2, "{t}");
+        // The server's own threads were seen: llama-server's HTTP threads besides its main one.
+        assert!(t["observed"][0]["threads"].as_array().unwrap().len() > 2, "{t}");
+    }
+    let membind = trials.iter().find(|t| t["arm"] == "membind").unwrap();
+    assert_eq!(membind["observed"][1]["memory"]["model_file_pages"], 0);
+    assert_eq!(report["provenance"]["settings"]["isolation"], "server");
+    assert!(report["provenance"]["settings"]["workload"]["served"]["server"]["command"].is_array());
+    // Every server was stopped: the processes observed are gone.
+    for t in trials {
+        let pid = t["observed"][0]["pid"].as_u64().unwrap();
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "server {pid} left running");
+    }
+}
+
+#[test]
+fn a_server_that_fails_to_start_or_to_get_ready_invalidates_its_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("failed.json");
+    // No model is loaded: the trials end before the replay starts.
+    let out = placement()
+        .args(["--arm", "default", "--rounds", "1", "--json", json.to_str().unwrap()])
+        .args(["--server", "sh -c 'echo cannot bind {port} >&2; exit 3'"])
+        .args(["--", "replay", "-m", "/nonexistent.gguf"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let why = arm(&report, "default", "output tok/s")["invalid_reason"].as_str().unwrap().to_string();
+    assert!(why.contains("exited (status 3) before it was ready; its last line: cannot bind "), "{why}");
+
+    let out = placement()
+        .args(["--arm", "default", "--rounds", "1", "--json", json.to_str().unwrap()])
+        .args(["--server", "sleep 30", "--server-ready-timeout", "0.5"])
+        .args(["--", "replay", "-m", "/nonexistent.gguf"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let why = arm(&report, "default", "output tok/s")["invalid_reason"].as_str().unwrap().to_string();
+    assert!(why.contains("did not answer 200 on /health within 0.5 s; stopped"), "{why}");
 }

@@ -11,7 +11,6 @@ use benchkit::replay::{drive, DriveConfig, Target, TokenCountSource};
 use benchkit::{Backend, Model, ModelParams};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,18 +22,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn server_binary() -> PathBuf {
-    let path = std::env::var_os("BENCHKIT_LLAMA_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference/build/bin/llama-server"));
-    assert!(
-        path.is_file(),
-        "llama-server not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -58,7 +45,7 @@ async fn totals_match_llama_server_counters() {
     let model_path = benchkit_suite::test_model();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = Server(
-        Command::new(server_binary())
+        Command::new(benchkit_suite::llama_server())
             .args(["-m", model_path.to_str().unwrap(), "-c", "4096", "-np", "2", "-t", "2", "--metrics"])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .stdout(Stdio::null())

@@ -5,6 +5,8 @@
 //! benchkit placement --arm default --arm pinned:cpus=0-1,strict=1 --arm batch:policy=batch \
 //!     --arm membind:mem=bind:0 --arm lavd:scheduler=scx_lavd --rounds 5 --seed 1 --json out.json \
 //!     -- bench -m model.gguf -p 512 -n 128 -t 2
+//! benchkit placement --arm default --arm pinned:cpus=0-1 \
+//!     --server "llama-server -m model.gguf -t 2 --port {port}" -- replay -m model.gguf --dataset sharegpt
 //! ```
 
 use super::bench::BenchArgs;
@@ -23,7 +25,8 @@ use std::path::PathBuf;
                   policy=other|batch|idle|fifo:N|rr:N|ext  nice=N  mem=bind:NODES|interleave:NODES|all|preferred:N|local  \
                   scheduler=\"scx_NAME ARGS\"  partial=0|1  attach_timeout=S  detach_timeout=S. An arm without keys runs \
                   the kernel's scheduler as is (and asserts sched_ext disabled). The workload follows `--`: \
-                  `bench`, `perplexity` or `replay --target inproc`, with that subcommand's flags."
+                  `bench`, `perplexity` or `replay --target inproc`, with that subcommand's flags; with --server, \
+                  `replay` against the server the harness starts (placed) for each trial."
 )]
 pub struct PlacementArgs {
     /// An arm (repeatable); the first is the baseline unless --baseline names one.
@@ -53,7 +56,27 @@ pub struct PlacementArgs {
     /// Where the kernel log (for ejection reasons) is read.
     #[arg(long, default_value = "/dev/kmsg", hide = true)]
     pub kernel_log: PathBuf,
-    /// The workload: `bench`, `perplexity` or `replay --target inproc`, and its flags.
+    /// Starts this server for each trial, placed by the arm, and replays against it over HTTP
+    /// (the workload: `replay`, whose `--target http --base-url http://127.0.0.1:{port}` are
+    /// the defaults then). `{port}` becomes a free loopback port per trial. Quotes group words.
+    #[cfg(feature = "replay-http")]
+    #[arg(long, value_name = "COMMAND")]
+    pub server: Option<String>,
+    /// Polled with GET until the server answers 200.
+    #[cfg(feature = "replay-http")]
+    #[arg(long, default_value = "/health", value_name = "PATH")]
+    pub server_health: String,
+    /// Seconds the server may take to answer 200.
+    #[cfg(feature = "replay-http")]
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub server_ready_timeout: f64,
+    /// Appended to the server's command for an arm with a memory policy, so that the weights
+    /// are not mmapped (empty: nothing; older llama-server: `--no-mmap`).
+    #[cfg(feature = "replay-http")]
+    #[arg(long, default_value = "--load-mode none", value_name = "ARGS", allow_hyphen_values = true)]
+    pub server_no_mmap: String,
+    /// The workload: `bench`, `perplexity` or `replay` (`--target inproc`, or http with
+    /// `--server`), and its flags.
     #[arg(last = true, required = true, num_args = 1..)]
     pub workload: Vec<String>,
 }
@@ -98,6 +121,10 @@ impl PlacementArgs {
     /// # Errors
     /// [`CliError`] for another workload, or its invalid flags.
     pub fn workload(&self, backend: &Backend) -> Result<(Workload, Option<String>), CliError> {
+        #[cfg(feature = "replay-http")]
+        if let Some(server) = &self.server {
+            return self.served(server);
+        }
         let (kind, rest) = self.workload.split_first().expect("clap requires a workload");
         let argv = |name: &str| std::iter::once(format!("benchkit {name}")).chain(rest.iter().cloned());
         let flags =
@@ -133,6 +160,39 @@ impl PlacementArgs {
                 format!("unknown workload {other:?}: expected bench, perplexity or replay and its flags"),
             )),
         }
+    }
+
+    /// `--server`'s workload: the replay after `--`, over HTTP to the server started per trial.
+    #[cfg(feature = "replay-http")]
+    fn served(&self, server: &str) -> Result<(Workload, Option<String>), CliError> {
+        let mut spec = crate::placement::ServerSpec::parse(server).map_err(|e| CliError::invalid("--server", e))?;
+        spec.health_path = self.server_health.clone();
+        spec.ready_timeout = std::time::Duration::try_from_secs_f64(self.server_ready_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| CliError::invalid("--server-ready-timeout", "expected seconds > 0"))?;
+        spec.no_mmap_args = crate::placement::split_words(&self.server_no_mmap)
+            .map_err(|e| CliError::invalid("--server-no-mmap", e))?;
+        let (kind, rest) = self.workload.split_first().expect("clap requires a workload");
+        if kind != "replay" {
+            return Err(CliError::invalid(
+                "--server",
+                format!("the workload is a replay against the server, not {kind:?}"),
+            ));
+        }
+        let has = |flag: &str| rest.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        let mut argv = vec!["benchkit replay".to_string()];
+        if !has("--target") {
+            argv.extend(["--target".into(), "http".into()]);
+        }
+        if !has("--base-url") {
+            argv.extend(["--base-url".into(), format!("http://127.0.0.1:{}", crate::placement::PORT_PLACEHOLDER)]);
+        }
+        argv.extend(rest.iter().cloned());
+        let args = super::replay::ReplayArgs::try_parse_argv(argv)
+            .map_err(|e| CliError::invalid("-- replay", e.render().to_string().trim().to_string()))?;
+        let replay = args.config(|| Err(CliError::Missing { flag: "-m", why: "the replay's tokenizer" }))?;
+        Ok((Workload::Served { server: spec, replay }, None))
     }
 
     /// The whole comparison, and the synthetic model's name when the workload uses it.
@@ -221,5 +281,38 @@ mod tests {
         let a = parse(&["--arms", "/nonexistent/arms.toml", "--", "bench"]);
         assert!(a.arms().unwrap_err().to_string().contains("/nonexistent/arms.toml"));
         assert!(PlacementArgs::try_parse_argv(["benchkit placement".to_string(), "--arm".into(), "a".into()]).is_err());
+    }
+
+    #[cfg(feature = "replay-http")]
+    #[test]
+    fn a_server_command_makes_a_served_replay_with_loopback_defaults() {
+        let backend = Backend::init().unwrap();
+        let a = parse(&[
+            "--arm",
+            "a",
+            "--server",
+            "llama-server -m 'm m.gguf' --port {port}",
+            "--server-no-mmap",
+            "--no-mmap",
+            "--",
+            "replay",
+            "-m",
+            "t.gguf",
+        ]);
+        let (w, _) = a.workload(&backend).unwrap();
+        let Workload::Served { server, replay } = w else { panic!("{w:?}") };
+        assert_eq!(server.command, ["llama-server", "-m", "m m.gguf", "--port", "{port}"]);
+        assert_eq!(
+            (server.health_path.as_str(), &server.no_mmap_args[..]),
+            ("/health", &["--no-mmap".to_string()][..])
+        );
+        match replay.target {
+            crate::replay::TargetConfig::Http(h) => assert_eq!(h.base_url, "http://127.0.0.1:{port}"),
+            t => panic!("{t:?}"),
+        }
+        let a = parse(&["--arm", "a", "--server", "s", "--", "bench"]);
+        assert!(a.workload(&backend).unwrap_err().to_string().contains("not \"bench\""));
+        let a = parse(&["--arm", "a", "--server", "s", "--server-ready-timeout", "0", "--", "replay"]);
+        assert!(a.workload(&backend).unwrap_err().to_string().contains("--server-ready-timeout"));
     }
 }

@@ -36,13 +36,26 @@ pub enum Workload {
     /// An in-process replay; the samples: output tokens and requests per second.
     #[cfg(feature = "replay")]
     Replay(crate::replay::ReplayConfig),
+    /// An HTTP replay against a server the harness starts for each trial, placed and
+    /// observed: the server is the process the arm applies to, the client stays unplaced.
+    /// [`PORT_PLACEHOLDER`](super::PORT_PLACEHOLDER) in the server's command and the replay's
+    /// base URL becomes the trial's port. The samples: output tokens and requests per second.
+    #[cfg(feature = "replay-http")]
+    Served {
+        /// The server.
+        server: super::ServerSpec,
+        /// The replay, its target HTTP.
+        replay: crate::replay::ReplayConfig,
+    },
 }
 
 /// Samples by metric, and why the workload failed, one sentence each.
 type Outcome = (std::collections::BTreeMap<String, f64>, Vec<String>);
 
 impl Workload {
-    fn trial_config(&self) -> Result<&TrialConfig, PlacementError> {
+    /// The supervision of each trial (for a served workload, of nothing: only its probe is
+    /// used).
+    fn trial_config(&self) -> Result<TrialConfig, PlacementError> {
         let isolation = match self {
             Workload::Bench(b) => &b.isolation,
             #[cfg(feature = "perplexity")]
@@ -51,14 +64,16 @@ impl Workload {
             Workload::Replay(r) => {
                 if !matches!(r.target, crate::replay::TargetConfig::Inproc(_)) {
                     return Err(PlacementError::Workload(
-                        "an HTTP replay places nothing: its server is another process (replay --target inproc)".into(),
+                        "an HTTP replay against a server the harness did not start places nothing: give the server's command (--server) or replay --target inproc".into(),
                     ));
                 }
                 &r.isolation
             }
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => return Ok(TrialConfig::default()),
         };
         match isolation {
-            Isolation::Worker(t) => Ok(t),
+            Isolation::Worker(t) => Ok(t.clone()),
             Isolation::InProcess => Err(PlacementError::Workload(
                 "placement applies to worker processes: the workload cannot run in-process".into(),
             )),
@@ -77,6 +92,8 @@ impl Workload {
                 #[allow(unreachable_patterns)]
                 _ => None,
             },
+            #[cfg(feature = "replay-http")]
+            Workload::Served { server, replay } => server.model.clone().or_else(|| replay.tokenizer.clone()),
         }
     }
 
@@ -86,6 +103,8 @@ impl Workload {
         match self {
             #[cfg(feature = "replay")]
             Workload::Replay(_) => "",
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => "",
             _ => "t/s",
         }
     }
@@ -105,6 +124,38 @@ impl Workload {
                 "workload": format!("{:?}", r.workload),
                 "schedule": format!("{:?}", r.schedule),
             }}),
+            #[cfg(feature = "replay-http")]
+            Workload::Served { server, replay } => serde_json::json!({ "served": {
+                "server": server,
+                "target": match &replay.target {
+                    crate::replay::TargetConfig::Http(h) => serde_json::to_value(h).unwrap_or_default(),
+                    #[allow(unreachable_patterns)]
+                    _ => serde_json::Value::Null,
+                },
+                "workload": format!("{:?}", replay.workload),
+                "schedule": format!("{:?}", replay.schedule),
+            }}),
+        }
+    }
+
+    /// The metrics every trial yields, whatever happens to it (a bench grid's come from its
+    /// records).
+    fn metrics(&self) -> &'static [&'static str] {
+        match self {
+            #[cfg(feature = "replay")]
+            Workload::Replay(_) => &["output tok/s", "req/s"],
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => &["output tok/s", "req/s"],
+            _ => &[],
+        }
+    }
+
+    /// What runs the trials, for the provenance.
+    fn isolation_name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => "server",
+            _ => "worker",
         }
     }
 
@@ -113,6 +164,14 @@ impl Workload {
     fn run(&self, backend: &Backend, points: &[Point], config: TrialConfig, req: &Requested) -> Outcome {
         let mut samples = std::collections::BTreeMap::new();
         let mut failed = Vec::new();
+        #[cfg(feature = "replay-http")]
+        if let Workload::Served { server, replay } = self {
+            match config.placement.as_ref() {
+                Some(probe) => served(backend, server, replay, probe, req, &mut samples, &mut failed),
+                None => failed.push("served: no placement probe".into()),
+            }
+            return (samples, failed);
+        }
         let isolation = Isolation::Worker(config);
         match self {
             Workload::Bench(b) => {
@@ -146,6 +205,7 @@ impl Workload {
             #[cfg(feature = "replay")]
             Workload::Replay(r) => {
                 let mut r = r.clone();
+                #[allow(irrefutable_let_patterns)] // without replay-http, Inproc is the only target
                 if let crate::replay::TargetConfig::Inproc(c) = &mut r.target {
                     if req.mem.is_some() {
                         c.model_params.load_mode = LoadMode::None;
@@ -157,15 +217,10 @@ impl Workload {
                     }
                 }
                 r.isolation = isolation;
-                match r.run(backend, |_| {}) {
-                    Ok(res) if res.summary.completed > 0 => {
-                        samples.insert("output tok/s".into(), res.summary.output_throughput);
-                        samples.insert("req/s".into(), res.summary.request_throughput);
-                    }
-                    Ok(_) => failed.push("replay: no request completed".into()),
-                    Err(e) => failed.push(format!("replay: {e}")),
-                }
+                replay_samples(r.run(backend, |_| {}), &mut samples, &mut failed);
             }
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => unreachable!("served workloads return above"),
         }
         (samples, failed)
     }
@@ -260,6 +315,7 @@ impl PlacementConfig {
         let topo = Topology::read()?;
         let requested: Vec<Requested> = self.arms.iter().map(|a| a.resolve(&topo)).collect::<Result<_, _>>()?;
         let trial_config = self.workload.trial_config()?;
+        let trial_config = &trial_config;
         let points = match &self.workload {
             Workload::Bench(bench) => {
                 let points = bench.grid.points()?;
@@ -280,7 +336,7 @@ impl PlacementConfig {
             .setting("rounds", &self.rounds)
             .setting("baseline", &self.arms[baseline].name)
             .setting("workload", &self.workload.settings(&points))
-            .setting("isolation", &"worker")
+            .setting("isolation", &self.workload.isolation_name())
             .setting("trial_timeout_s", &trial_config.timeout.map(|t| t.as_secs_f64()))
             .setting("sched_ext_sysfs", &self.scx.root());
         let mut trials = Vec::new();
@@ -313,6 +369,7 @@ impl PlacementConfig {
             names,
             trials,
             self.workload.unit(),
+            self.workload.metrics(),
         ))
     }
 
@@ -459,6 +516,7 @@ fn check_bench(bench: &BenchConfig, points: &[Point], arms: &[Arm]) -> Result<()
 fn check_other(workload: &Workload, arms: &[Arm]) -> Result<(), PlacementError> {
     #[cfg(feature = "replay")]
     if let Workload::Replay(r) = workload {
+        #[allow(irrefutable_let_patterns)] // without replay-http, Inproc is the only target
         if let crate::replay::TargetConfig::Inproc(c) = &r.target {
             let pool = c.threadpool.as_ref();
             if arms.iter().any(|a| a.placement.cpus.is_some()) && pool.is_some_and(|p| p.cpu_mask.is_some()) {
@@ -472,6 +530,25 @@ fn check_other(workload: &Workload, arms: &[Arm]) -> Result<(), PlacementError> 
                     "strict=1 pins llama.cpp's threadpool, and this replay's engine has none: leave strict out".into(),
                 ));
             }
+        }
+    }
+    #[cfg(feature = "replay-http")]
+    if let Workload::Served { server, replay } = workload {
+        if server.command.is_empty() {
+            return Err(PlacementError::Workload("the server's command is empty".into()));
+        }
+        match &replay.target {
+            crate::replay::TargetConfig::Http(h) if h.base_url.starts_with("http://") => {}
+            _ => {
+                return Err(PlacementError::Workload(
+                    "a served workload replays over plain HTTP to the server it starts: --target http --base-url http://127.0.0.1:{port}".into(),
+                ))
+            }
+        }
+        if arms.iter().any(|a| a.placement.strict) {
+            return Err(PlacementError::Workload(
+                "strict=1 pins llama.cpp's threadpool in-process; a server takes its own flags (llama-server -C, --cpu-strict): leave strict out".into(),
+            ));
         }
     }
     #[cfg(feature = "perplexity")]
@@ -493,4 +570,64 @@ fn metric_labels(records: &[crate::bench::BenchRecord]) -> Vec<String> {
         .enumerate()
         .map(|(i, r)| if count(&r.test) > 1 { format!("{} [point {}]", r.test, i + 1) } else { r.test.clone() })
         .collect()
+}
+
+/// A replay's samples: output tokens and requests per second; a replay in which a request
+/// failed, or none completed, does not count.
+#[cfg(feature = "replay")]
+fn replay_samples(
+    result: Result<crate::replay::ReplayResult, crate::replay::ReplayError>,
+    samples: &mut std::collections::BTreeMap<String, f64>,
+    failed: &mut Vec<String>,
+) {
+    match result {
+        Ok(res) if res.summary.failed > 0 => failed.push(format!(
+            "replay: {} of {} requests failed ({:?})",
+            res.summary.failed,
+            res.summary.failed + res.summary.completed,
+            res.summary.failures
+        )),
+        Ok(res) if res.summary.completed > 0 => {
+            samples.insert("output tok/s".into(), res.summary.output_throughput);
+            samples.insert("req/s".into(), res.summary.request_throughput);
+        }
+        Ok(_) => failed.push("replay: no request completed".into()),
+        Err(e) => failed.push(format!("replay: {e}")),
+    }
+}
+
+/// Starts the server placed, replays against it, observes it once its first request is done
+/// and again at the end, and stops it.
+#[cfg(feature = "replay-http")]
+fn served(
+    backend: &Backend,
+    server: &super::ServerSpec,
+    replay: &crate::replay::ReplayConfig,
+    probe: &Probe,
+    req: &Requested,
+    samples: &mut std::collections::BTreeMap<String, f64>,
+    failed: &mut Vec<String>,
+) {
+    let mut running = match super::served::RunningServer::start(server, probe, req) {
+        Ok(r) => r,
+        Err(why) => return failed.push(why),
+    };
+    let mut r = replay.clone();
+    if let crate::replay::TargetConfig::Http(h) = &mut r.target {
+        h.base_url = h.base_url.replace(super::PORT_PLACEHOLDER, &running.port().to_string());
+    }
+    let pid = running.pid();
+    let mut seen = false;
+    let result = r.run(backend, |_| {
+        if !seen {
+            probe.observe_now(pid, 0);
+            seen = true;
+        }
+    });
+    replay_samples(result, samples, failed);
+    match running.gone() {
+        Some(why) => failed.push(why),
+        None => probe.observe_now(pid, 1),
+    }
+    running.stop();
 }

@@ -14,7 +14,8 @@
 //! - A sched_ext arm attaches its scheduler around each trial (`state` must read `disabled`
 //!   first), checks `state`, `ops`, `enable_seq` and the process at the trial's end, and
 //!   always detaches ([`AttachedScheduler`]). Other arms assert `disabled` throughout.
-//! - Workloads ([`Workload`]): a bench grid, a perplexity run, an in-process replay.
+//! - Workloads ([`Workload`]): a bench grid, a perplexity run, an in-process replay, or an
+//!   HTTP replay against a server the harness starts placed for each trial ([`ServerSpec`]).
 //! - [`PlacementConfig::run`] runs arms × rounds in a seeded interleaved order and returns a
 //!   [`PlacementReport`]: per arm the samples, median and bootstrap CI, the ratio to the
 //!   baseline with its CI and a Mann-Whitney p-value, as JSON (serde) or a markdown table.
@@ -27,11 +28,15 @@ mod probe;
 mod spec;
 
 #[cfg(feature = "placement")]
+mod child;
+#[cfg(feature = "placement")]
 mod harness;
 #[cfg(feature = "placement")]
 mod report;
 #[cfg(feature = "placement")]
 mod scx;
+#[cfg(all(feature = "placement", feature = "replay-http"))]
+mod served;
 #[cfg(test)]
 mod tests;
 
@@ -49,8 +54,10 @@ pub use harness::{PlacementConfig, Workload};
 pub use report::{ArmSummary, ObservedSummary, PlacementReport, TrialResult};
 #[cfg(feature = "placement")]
 pub use scx::{preflight, AttachedScheduler, DetachReport, ScxError, ScxSnapshot, ScxSysfs, SCHED_EXT_SYSFS};
+#[cfg(all(feature = "placement", feature = "replay-http"))]
+pub use served::{ServerSpec, PORT_PLACEHOLDER};
 #[cfg(feature = "placement")]
-pub use spec::parse_arms_file;
+pub use spec::{parse_arms_file, split_words};
 
 /// Errors configuring a placement comparison (a trial whose placement did not hold is a
 /// result, not an error).

@@ -191,8 +191,10 @@ pub(crate) fn summarise(
     order: Vec<String>,
     trials: Vec<TrialResult>,
     unit: &str,
+    expected: &[&str],
 ) -> PlacementReport {
-    let mut metrics: Vec<String> = Vec::new();
+    // Known metrics come first, so that they are reported even when no trial produced them.
+    let mut metrics: Vec<String> = expected.iter().map(|m| m.to_string()).collect();
     for t in &trials {
         for m in t.samples.keys() {
             if !metrics.contains(m) {

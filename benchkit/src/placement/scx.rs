@@ -8,16 +8,15 @@
 //! to the harness detach every attached scheduler before the process ends as the signal
 //! would have ended it; a panic detaches through `Drop`.
 
+use super::child::{describe_status, OwnedChild};
 use super::spec::SchedulerSpec;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Where the kernel shows sched_ext's state.
@@ -285,19 +284,17 @@ pub struct DetachReport {
 
 /// A scheduler attached by this process: detached on [`detach`](Self::detach) or drop.
 pub struct AttachedScheduler {
-    child: Child,
-    program: String,
+    child: OwnedChild,
     spec: SchedulerSpec,
     sysfs: ScxSysfs,
     attached: ScxSnapshot,
     kmsg: KernelLog,
-    log: Arc<Mutex<VecDeque<String>>>,
     detached: Option<DetachReport>,
 }
 
 impl std::fmt::Debug for AttachedScheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttachedScheduler").field("pid", &self.child.id()).field("program", &self.program).finish()
+        f.debug_struct("AttachedScheduler").field("child", &self.child).finish()
     }
 }
 
@@ -335,15 +332,6 @@ pub fn preflight(spec: &SchedulerSpec, sysfs: &ScxSysfs) -> Result<(), String> {
     }
 }
 
-fn describe_status(s: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("status {c}"),
-        (None, Some(sig)) => format!("killed by {}", crate::supervise::signal_name(sig)),
-        _ => "ended".into(),
-    }
-}
-
 impl AttachedScheduler {
     /// Spawns the scheduler once sched_ext reads `disabled`, and waits for `enabled`.
     ///
@@ -363,47 +351,16 @@ impl AttachedScheduler {
         install_signal_guard();
         let kmsg = KernelLog::open(kernel_log);
         let mut cmd = Command::new(exe);
-        cmd.args(&spec.command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // SAFETY: setpgid and prctl are async-signal-safe and touch only the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setpgid(0, 0) < 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|source| ScxError::Spawn { program: program.clone(), source })?;
-        ATTACHED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as _),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    tracing::debug!(target: "benchkit::scx", "{line}");
-                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                    if log.len() == 20 {
-                        log.pop_front();
-                    }
-                    log.push_back(line);
-                }
-            });
-        }
+        cmd.args(&spec.command[1..]);
+        let child =
+            OwnedChild::spawn(cmd, &program).map_err(|source| ScxError::Spawn { program: program.clone(), source })?;
+        ATTACHED.lock().unwrap_or_else(|e| e.into_inner()).push(child.pid());
         let mut me = AttachedScheduler {
             child,
-            program,
             spec: spec.clone(),
             sysfs: sysfs.clone(),
             attached: before,
             kmsg,
-            log,
             detached: None,
         };
         let deadline = Instant::now() + spec.attach_timeout;
@@ -413,11 +370,11 @@ impl AttachedScheduler {
                 me.attached = now;
                 return Ok(me);
             }
-            if let Ok(Some(status)) = me.child.try_wait() {
+            if let Some(status) = me.child.exited() {
                 me.unregister();
                 me.detached = Some(DetachReport { signal: None, elapsed_ms: 0, state: now.state });
                 return Err(ScxError::Exited {
-                    program: me.program.clone(),
+                    program: me.child.program().to_string(),
                     status: describe_status(status),
                     kernel: me.kmsg.ejection_reason(),
                     log: me.log_tail(),
@@ -426,7 +383,7 @@ impl AttachedScheduler {
             if Instant::now() >= deadline {
                 me.stop();
                 return Err(ScxError::AttachTimeout {
-                    program: me.program.clone(),
+                    program: me.child.program().to_string(),
                     state: now.state,
                     secs: spec.attach_timeout.as_secs_f64(),
                     kernel: me.kmsg.ejection_reason(),
@@ -439,7 +396,7 @@ impl AttachedScheduler {
 
     /// The scheduler's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// sched_ext's files right after `enabled`.
@@ -449,7 +406,7 @@ impl AttachedScheduler {
 
     /// The last lines the scheduler printed.
     pub fn log_tail(&self) -> Vec<String> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.child.log_tail()
     }
 
     /// Whether it is still attached as it was: state `enabled`, `ops` and `enable_seq`
@@ -458,7 +415,7 @@ impl AttachedScheduler {
     pub fn check(&mut self) -> (ScxSnapshot, Result<(), String>) {
         let now = self.sysfs.snapshot();
         let mut why = Vec::new();
-        if let Ok(Some(status)) = self.child.try_wait() {
+        if let Some(status) = self.child.exited() {
             why.push(format!("the scheduler process exited ({})", describe_status(status)));
         }
         if now.state != "enabled" {
@@ -496,34 +453,20 @@ impl AttachedScheduler {
             return r.clone();
         }
         let start = Instant::now();
-        let mut signal = None;
-        if matches!(self.child.try_wait(), Ok(None)) {
-            signal = Some("SIGINT".to_string());
-            // SAFETY: kill(2) on our own, not yet reaped, child.
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-            let deadline = start + self.spec.detach_timeout;
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if matches!(self.child.try_wait(), Ok(None)) {
-                signal = Some("SIGKILL".into());
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
+        let signal = self.child.stop(libc::SIGINT, self.spec.detach_timeout);
         // The kernel disables a scheduler whose process is gone; give it the same time.
         let (_, now) = self.sysfs.wait_for(Instant::now() + self.spec.detach_timeout, ScxSnapshot::is_disabled);
         self.unregister();
         let report = DetachReport { signal, elapsed_ms: start.elapsed().as_millis() as u64, state: now.state };
         if !report.state.contains("disabled") {
-            tracing::error!(state = %report.state, "sched_ext did not return to disabled after detaching {}", self.program);
+            tracing::error!(state = %report.state, "sched_ext did not return to disabled after detaching {}", self.child.program());
         }
         self.detached = Some(report.clone());
         report
     }
 
     fn unregister(&self) {
-        let pid = self.child.id();
+        let pid = self.child.pid();
         ATTACHED.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
     }
 }

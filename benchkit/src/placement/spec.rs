@@ -493,7 +493,35 @@ fn unquote(v: &str) -> &str {
     v
 }
 
-/// A scheduler command: a line split at spaces, or an explicit argv.
+/// Splits a command line at whitespace; single or double quotes group words (no escapes, no
+/// expansion: the words go to exec as they are).
+///
+/// # Errors
+/// An unclosed quote.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("unclosed {q} in {line:?}"));
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// A scheduler command: a line split at spaces (quotes group words), or an explicit argv.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum Command {
@@ -541,7 +569,9 @@ impl RawArm {
             None => None,
             Some(cmd) => Some(SchedulerSpec {
                 command: match cmd {
-                    Command::Line(l) => l.split_whitespace().map(str::to_string).collect(),
+                    Command::Line(l) => {
+                        split_words(&l).map_err(|reason| PlacementError::invalid("scheduler", &l, &reason))?
+                    }
                     Command::Argv(v) => v,
                 },
                 partial: self.partial,
