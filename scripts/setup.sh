@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build benchkit: CMake, a C++ compiler,
-# libclang (for bindgen), ccache, git, and Python's pip (for the test model). Idempotent.
+# libclang (for bindgen), ccache, git, and Python's pip and venv (the test model, the Python
+# bindings). Idempotent.
 set -euo pipefail
 
 need=()
@@ -13,6 +14,8 @@ command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v curl >/dev/null || need+=(curl)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 || [ -n "${LIBCLANG_PATH:-}" ] || need+=(libclang-dev)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# The Python bindings' tests build into a virtualenv (Debian's python3 splits venv out).
+command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null && need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs build prerequisites, fetches the real test model, then the Rust
 # test suites (unit, integration, doc) in release mode (one llama.cpp build serves tests and
-# the main job), and checks that LLAMA_CPP_DIR builds against another llama.cpp checkout.
+# the main job), checks that LLAMA_CPP_DIR builds against another llama.cpp checkout, and
+# runs the Python bindings' tests (scripts/test-python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache keys on paths relative to the checkout, so another clone reuses the same objects.
@@ -20,3 +21,5 @@ cargo test --release --workspace --doc
 # in-process vs pp/tg) end to end, on small counts: completion, not the performance targets.
 scripts/bench_replay.py --smoke
 scripts/check-llama-cpp-dir.sh
+# The Python bindings: built from source into a fresh virtualenv, then pytest.
+scripts/test-python.sh

@@ -169,3 +169,64 @@ fn supervised_records_match_in_process_ones() {
     assert!(!phases.iter().any(|p| p.0 == 1 && p.1 == Phase::Load));
     assert!(phases.windows(2).all(|w| w[0].2 <= w[1].2), "timestamps in order");
 }
+
+#[test]
+fn a_cancelled_sweep_kills_its_worker_and_marks_what_it_did_not_measure() {
+    use benchkit::bench::BenchConfig;
+    use benchkit::supervise::{Cancel, Isolation};
+    let cancel = Cancel::new();
+    let config = BenchConfig {
+        grid: Grid { n_prompt: vec![16], n_gen: vec![4096, 16], n_threads: vec![2], ..Grid::new(tiny_model()) },
+        run: settings(1),
+        isolation: Isolation::Worker(opts()),
+        cancel: Some(cancel.clone()),
+    };
+    let backend = Backend::init().unwrap();
+    let mut pids = Vec::new();
+    let mut cancelled_at = None;
+    let records: Vec<_> = config
+        .run(&backend, |p| match p {
+            Progress::Worker { pid } => pids.push(*pid),
+            Progress::Phase { index: 1, phase: Phase::Repetition { .. }, .. } if cancelled_at.is_none() => {
+                cancel.cancel();
+                cancelled_at = Some(Instant::now());
+            }
+            _ => {}
+        })
+        .unwrap()
+        .collect();
+    let stopped = cancelled_at.expect("tg4096 started").elapsed();
+    let tests: Vec<(&str, Status)> = records.iter().map(|r| (r.test.as_str(), r.status)).collect();
+    assert_eq!(tests, [("pp16", Status::Ok), ("tg4096", Status::Cancelled), ("tg16", Status::Cancelled)]);
+    assert_eq!(records[1].crash.as_ref().map(|c| c.phase), Some(Some(Phase::Repetition { rep: 1, of: 1 })));
+    assert!(records[1].error.as_deref().unwrap().ends_with(": cancelled"), "{:?}", records[1].error);
+    assert_eq!(records[2].error.as_deref(), Some("cancelled before it started"));
+    assert_eq!(pids.len(), 1, "no worker was started after the cancel: {pids:?}");
+    assert!(!std::path::Path::new(&format!("/proc/{}", pids[0])).exists(), "the worker was killed and reaped");
+    // The supervisor looks at the flag every 20 ms; a loaded 2-core machine gets a wide margin.
+    assert!(stopped < Duration::from_secs(10), "{stopped:?}");
+}
+
+#[test]
+fn an_in_process_sweep_stops_after_the_point_in_progress() {
+    use benchkit::bench::BenchConfig;
+    use benchkit::supervise::{Cancel, Isolation};
+    let cancel = Cancel::new();
+    let config = BenchConfig {
+        grid: Grid { n_prompt: vec![16, 32], n_gen: vec![], n_threads: vec![2], ..Grid::new(tiny_model()) },
+        run: settings(1),
+        isolation: Isolation::InProcess,
+        cancel: Some(cancel.clone()),
+    };
+    let backend = Backend::init().unwrap();
+    let records: Vec<_> = config
+        .run(&backend, |p| {
+            if matches!(p, Progress::Start { index: 0, .. }) {
+                cancel.cancel();
+            }
+        })
+        .unwrap()
+        .collect();
+    let tests: Vec<(&str, Status)> = records.iter().map(|r| (r.test.as_str(), r.status)).collect();
+    assert_eq!(tests, [("pp16", Status::Ok), ("pp32", Status::Cancelled)]);
+}

@@ -15,6 +15,8 @@ pub enum Status {
     Crashed,
     /// It ran past the per-trial timeout and its worker was killed; `crash` says where.
     Timeout,
+    /// The run was cancelled while it ran (or before it started); its worker was killed.
+    Cancelled,
 }
 
 impl Status {
@@ -23,13 +25,14 @@ impl Status {
         self == Status::Ok
     }
 
-    /// The name records carry: `ok`, `failed`, `crashed`, `timeout`.
+    /// The name records carry: `ok`, `failed`, `crashed`, `timeout`, `cancelled`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Failed => "failed",
             Status::Crashed => "crashed",
             Status::Timeout => "timeout",
+            Status::Cancelled => "cancelled",
         }
     }
 }

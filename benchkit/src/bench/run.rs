@@ -3,9 +3,10 @@
 
 use super::params::{Grid, ParamError, Point, RunConfig};
 use super::record::BenchRecord;
+use super::record::Status;
 use super::runner::{Progress, Sweep};
 use super::supervised::SupervisedSweep;
-use crate::supervise::Isolation;
+use crate::supervise::{Cancel, Isolation, TrialConfig};
 use crate::Backend;
 
 /// A whole benchmark: the grid, how each test runs, and where.
@@ -17,16 +18,40 @@ pub struct BenchConfig {
     pub run: RunConfig,
     /// In this process or in supervised workers.
     pub isolation: Isolation,
+    /// Stops the run from outside: a worker in progress is killed, an in-process point runs to
+    /// its end; every point not measured then comes as a [`Status::Cancelled`] record.
+    pub cancel: Option<Cancel>,
 }
 
 impl BenchConfig {
+    /// Checks every model file's GGUF header, table and tensor index (no llama.cpp load), so
+    /// that a missing or corrupt model is a typed error before anything runs rather than a
+    /// failed record per point.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidFile`](crate::ModelError::InvalidFile) for the first bad file.
+    pub fn check_models(&self) -> Result<(), crate::ModelError> {
+        for m in &self.grid.models {
+            crate::gguf::GgufFile::open(m)?;
+        }
+        Ok(())
+    }
+
     /// Starts the sweep: an iterator of records, one per grid point, each produced as its point
     /// finishes; `progress` sees every event on the way.
     ///
     /// # Errors
     /// [`ParamError`] for an invalid or empty grid.
     pub fn run<'a>(&self, backend: &Backend, progress: impl FnMut(&Progress) + 'a) -> Result<BenchRun<'a>, ParamError> {
-        Ok(BenchRun::new(backend, self.grid.points()?, self.run.clone(), &self.isolation, progress))
+        let isolation = match (&self.isolation, &self.cancel) {
+            (Isolation::Worker(t), Some(c)) => Isolation::Worker(TrialConfig { cancel: Some(c.clone()), ..t.clone() }),
+            (i, _) => i.clone(),
+        };
+        let run = BenchRun::new(backend, self.grid.points()?, self.run.clone(), &isolation, progress);
+        Ok(match &self.cancel {
+            Some(c) => run.cancel_on(c.clone()),
+            None => run,
+        })
     }
 }
 
@@ -55,6 +80,28 @@ impl<'a> BenchRun<'a> {
                 BenchRun { planned: sweep.planned_records(), records: Box::new(sweep) }
             }
         }
+    }
+
+    /// After `cancel` is set, the points not yet yielded come as [`Status::Cancelled`]
+    /// records, without running (a supervised sweep also needs the flag in its
+    /// [`TrialConfig::cancel`] to stop the point in progress: [`BenchConfig::cancel`] sets both).
+    pub fn cancel_on(self, cancel: Cancel) -> Self {
+        let BenchRun { planned, mut records } = self;
+        let mut yielded = 0;
+        let rest = planned.clone();
+        let records = std::iter::from_fn(move || {
+            let r = if cancel.is_cancelled() {
+                let mut r = rest.get(yielded)?.clone();
+                r.status = Status::Cancelled;
+                r.error = Some("cancelled before it started".into());
+                Some(r)
+            } else {
+                records.next()
+            };
+            yielded += 1;
+            r
+        });
+        BenchRun { planned, records: Box::new(records) }
     }
 
     /// The records of the planned points before measurement (parameters filled, no results):

@@ -42,8 +42,10 @@ pub enum BenchError {
     Seq(#[from] crate::SeqError),
 }
 
-/// Progress events while a sweep runs.
-#[derive(Debug, Clone, PartialEq)]
+/// Progress events while a sweep runs; as JSON, tagged by `event` (`start`, `phase`,
+/// `repetition`, `worker`), for front ends that pass them on (the Python bindings).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Progress {
     /// Point `index` (0-based) of `total` starts.
@@ -60,7 +62,8 @@ pub enum Progress {
     Phase {
         /// Index of the point.
         index: usize,
-        /// The phase.
+        /// The phase (as JSON its fields sit beside `index`: `"phase": "repetition", "rep": 1`).
+        #[serde(flatten)]
         phase: Phase,
         /// When the worker entered the phase, ns since the Unix epoch.
         unix_ns: u64,

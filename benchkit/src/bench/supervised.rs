@@ -142,6 +142,14 @@ impl Iterator for SupervisedSweep<'_> {
                 if self.next >= self.points.len() {
                     return None;
                 }
+                if self.opts.cancel.as_ref().is_some_and(crate::supervise::Cancel::is_cancelled) {
+                    // Cancelled: what is left is not run, and says so.
+                    let mut r = self.record(&self.points[self.next]);
+                    r.status = Status::Cancelled;
+                    r.error = Some("cancelled before it started".into());
+                    self.next += 1;
+                    return Some(r);
+                }
                 self.start_worker();
                 continue;
             };
@@ -185,6 +193,12 @@ impl Iterator for SupervisedSweep<'_> {
                     match ending {
                         Ending::TimedOut { index, report } => {
                             return Some(self.ended(index, Status::Timeout, None, report))
+                        }
+                        Ending::Cancelled { index, report } => {
+                            let i = index.unwrap_or(self.next);
+                            if i < end {
+                                return Some(self.ended(i, Status::Cancelled, Some("cancelled".into()), report));
+                            }
                         }
                         Ending::Crashed { index, error, report } => {
                             // Between points (or before the first), the next point is the one lost.

@@ -421,7 +421,7 @@ impl BenchArgs {
         let (models, synthetic) = self.models(backend)?;
         grid.models = models;
         grid.check_against_registry(backend)?;
-        Ok((BenchConfig { grid, run, isolation }, synthetic))
+        Ok((BenchConfig { grid, run, isolation, cancel: None }, synthetic))
     }
 
     /// `-o` and `--oe` (`none`: no stderr output).

@@ -35,11 +35,13 @@
     allow(dead_code, unused_imports, unreachable_code)
 )]
 
+mod cancel;
 mod protocol;
 mod single;
 mod trial;
 mod worker;
 
+pub use cancel::Cancel;
 #[cfg(feature = "bench")]
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};

@@ -17,6 +17,9 @@ pub enum TrialError {
     /// It ran past the timeout and was killed.
     #[error("{}", .0.describe())]
     TimedOut(Box<CrashReport>),
+    /// The run was cancelled ([`TrialConfig::cancel`]) and the worker killed.
+    #[error("cancelled; worker killed")]
+    Cancelled(Box<CrashReport>),
     /// The work itself failed with a typed error in the worker (a missing file, a bad
     /// parameter); its message.
     #[error("{0}")]
@@ -27,10 +30,10 @@ pub enum TrialError {
 }
 
 impl TrialError {
-    /// The crash report, for `Crashed` and `TimedOut`.
+    /// The crash report, for `Crashed`, `TimedOut` and `Cancelled`.
     pub fn crash(&self) -> Option<&CrashReport> {
         match self {
-            TrialError::Crashed(r) | TrialError::TimedOut(r) => Some(r),
+            TrialError::Crashed(r) | TrialError::TimedOut(r) | TrialError::Cancelled(r) => Some(r),
             _ => None,
         }
     }
@@ -53,6 +56,7 @@ pub fn run_single<T: serde::de::DeserializeOwned>(
             Event::Output { value, .. } => output = Some(value),
             Event::End(Ending::Done) => break,
             Event::End(Ending::TimedOut { report, .. }) => return Err(TrialError::TimedOut(Box::new(report))),
+            Event::End(Ending::Cancelled { report, .. }) => return Err(TrialError::Cancelled(Box::new(report))),
             Event::End(Ending::Crashed { error: Some(e), report, .. }) if report.signal.is_none() => {
                 return Err(TrialError::Failed(e))
             }

@@ -83,6 +83,8 @@ pub struct TrialConfig {
     /// CPU affinity, scheduling policy and memory policy applied to each worker before it
     /// starts, and observed once per trial (see [`crate::placement`]).
     pub placement: Option<crate::placement::Probe>,
+    /// Set from outside to kill the worker in progress ([`Ending::Cancelled`]).
+    pub cancel: Option<super::Cancel>,
 }
 
 impl Default for TrialConfig {
@@ -93,6 +95,7 @@ impl Default for TrialConfig {
             handshake_timeout: Duration::from_secs(60),
             log_lines: 20,
             placement: None,
+            cancel: None,
         }
     }
 }
@@ -252,6 +255,14 @@ pub enum Ending {
         /// How it ended.
         report: CrashReport,
     },
+    /// [`TrialConfig::cancel`] was set; the worker was killed while `index` ran (`None`:
+    /// between trials).
+    Cancelled {
+        /// The trial it was in.
+        index: Option<usize>,
+        /// How it ended.
+        report: CrashReport,
+    },
 }
 
 enum Line {
@@ -274,6 +285,7 @@ pub struct Trial {
     abort_message: Option<String>,
     ended: bool,
     placement: Option<crate::placement::Probe>,
+    cancel: Option<super::Cancel>,
 }
 
 impl Trial {
@@ -351,6 +363,7 @@ impl Trial {
             abort_message: None,
             ended: false,
             placement: opts.placement.clone(),
+            cancel: opts.cancel.clone(),
         };
         trial.handshake(opts.handshake_timeout)?;
         Ok(trial)
@@ -391,6 +404,19 @@ impl Trial {
                 (Some(t), Some((_, _, started))) => Some(started + t),
                 _ => None,
             };
+            if self.cancel.as_ref().is_some_and(super::Cancel::is_cancelled) {
+                self.kill();
+                let status = self.child.wait().ok();
+                let report = self.report(status, false);
+                self.ended = true;
+                return Event::End(Ending::Cancelled { index: self.current.map(|(i, ..)| i), report });
+            }
+            // With a cancel flag, wake up often enough to look at it.
+            let deadline = match (deadline, &self.cancel) {
+                (d, None) => d,
+                (None, Some(_)) => Some(Instant::now() + super::cancel::POLL),
+                (Some(d), Some(_)) => Some(d.min(Instant::now() + super::cancel::POLL)),
+            };
             let line = match deadline {
                 Some(d) => self.lines.recv_timeout(d.saturating_duration_since(Instant::now())),
                 None => self.lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -425,6 +451,13 @@ impl Trial {
                 Ok(Line::Msg(WorkerMsg::Hello { .. })) => {}
                 Ok(Line::Other(text)) => self.push_log(format!("[stdout] {text}")),
                 Err(RecvTimeoutError::Timeout) => {
+                    let timed_out = match (self.timeout, self.current) {
+                        (Some(t), Some((_, _, started))) => started.elapsed() >= t,
+                        _ => false,
+                    };
+                    if !timed_out {
+                        continue; // a wake-up to look at the cancel flag
+                    }
                     let (index, ..) = self.current.expect("a deadline implies a current trial");
                     self.kill();
                     let status = self.child.wait().ok();
