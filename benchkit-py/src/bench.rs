@@ -98,7 +98,7 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
         "bench",
         cancel,
         progress,
-        move |tx| -> Result<(), ParamError> {
+        move |tx: std::sync::mpsc::Sender<Msg>| -> Result<String, ParamError> {
             let backend = Backend::init().expect("initialised above");
             let events = tx.clone();
             let sweep = config.run(&backend, move |p| {
@@ -111,8 +111,25 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
                     let _ = tx.send(Msg::Item(json));
                 }
             }
-            Ok(())
+            Ok(String::new())
         },
         |py, e| errors::param(py, &e),
     )
+    .map(|(records, _)| records)
+}
+
+/// The supervised worker from Python's `worker` argv (`python -m benchkit._worker`), and the
+/// run's cancel flag, in `isolation`.
+pub(crate) fn supervised(isolation: Isolation, worker: &[String], cancel: &Cancel) -> Isolation {
+    match isolation {
+        Isolation::Worker(t) => Isolation::Worker(TrialConfig {
+            worker: match worker.split_first() {
+                Some((program, args)) => WorkerCommand::program(program).with_args(args.iter().cloned()),
+                None => t.worker.clone(),
+            },
+            cancel: Some(cancel.clone()),
+            ..t
+        }),
+        other => other,
+    }
 }

@@ -127,3 +127,73 @@ pub(crate) fn backend(py: Python<'_>, e: &benchkit::BackendError) -> PyErr {
 pub(crate) fn panicked(py: Python<'_>, what: &str) -> PyErr {
     with_fields::<BenchkitError>(py, format!("the {what} thread panicked"), "Panic".into(), &[])
 }
+
+/// A command-line style flag the library's parser refused (clap's own message).
+pub(crate) fn clap(py: Python<'_>, e: &clap::Error) -> PyErr {
+    let message = e.render().to_string();
+    let message = message.trim().trim_start_matches("error: ").to_string();
+    with_fields::<ParamError>(
+        py,
+        message,
+        format!("{:?}", e.kind()),
+        &[("param", None), ("value", None), ("reason", None)],
+    )
+}
+
+pub(crate) fn cli(py: Python<'_>, e: &benchkit::cli::CliError) -> PyErr {
+    use benchkit::cli::CliError as C;
+    match e {
+        C::Param(p) => param(py, p),
+        C::Invalid { flag, reason } => with_fields::<ParamError>(
+            py,
+            e.to_string(),
+            kind(e),
+            &[("param", Some(flag.to_string())), ("value", None), ("reason", Some(reason.clone()))],
+        ),
+        C::Missing { flag, why } => with_fields::<ParamError>(
+            py,
+            e.to_string(),
+            kind(e),
+            &[("param", Some(flag.to_string())), ("value", None), ("reason", Some(why.to_string()))],
+        ),
+        _ => {
+            with_fields::<ParamError>(py, e.to_string(), kind(e), &[("param", None), ("value", None), ("reason", None)])
+        }
+    }
+}
+
+/// A worker that could not run, crashed or timed out: its crash report's fields. The work's
+/// own failure in the worker (`Failed`: only its message crosses) is the area's error `T`.
+fn trial<T: pyo3::PyTypeInfo>(py: Python<'_>, e: &benchkit::supervise::TrialError) -> PyErr {
+    use benchkit::supervise::TrialError as Te;
+    if let Te::Failed(message) = e {
+        return with_fields::<T>(py, message.clone(), kind(e), &[]);
+    }
+    let crash = e.crash();
+    let fields = [
+        ("signal", crash.and_then(|c| c.signal.clone())),
+        ("exit_code", crash.and_then(|c| c.exit_code).map(|c| c.to_string())),
+        ("phase", crash.and_then(|c| c.phase).and_then(|p| serde_json::to_string(&p).ok())),
+        ("abort_message", crash.and_then(|c| c.abort_message.clone())),
+    ];
+    with_fields::<WorkerError>(py, e.to_string(), kind(e), &fields)
+}
+
+pub(crate) fn perplexity(py: Python<'_>, e: &benchkit::perplexity::SupervisedPerplexityError) -> PyErr {
+    use benchkit::perplexity::{PerplexityError as P, SupervisedPerplexityError as S};
+    match e {
+        S::Perplexity(P::Model(m)) => model(py, m),
+        S::Perplexity(p) => with_fields::<PerplexityError>(py, p.to_string(), kind(p), &[]),
+        S::Trial(t) => trial::<PerplexityError>(py, t),
+        _ => with_fields::<PerplexityError>(py, e.to_string(), kind(e), &[]),
+    }
+}
+
+pub(crate) fn replay(py: Python<'_>, e: &benchkit::replay::ReplayError) -> PyErr {
+    use benchkit::replay::ReplayError as R;
+    match e {
+        R::Model(m) => model(py, m),
+        R::Trial(t) => trial::<ReplayError>(py, t),
+        _ => with_fields::<ReplayError>(py, e.to_string(), kind(e), &[]),
+    }
+}

@@ -6,6 +6,8 @@
 
 mod bench;
 mod errors;
+mod perplexity;
+mod replay;
 mod runner;
 mod synth;
 
@@ -26,6 +28,10 @@ fn worker_main() -> PyResult<()> {
 mod _native {
     #[pymodule_export]
     use super::bench::bench;
+    #[pymodule_export]
+    use super::perplexity::perplexity;
+    #[pymodule_export]
+    use super::replay::replay;
     #[pymodule_export]
     use super::synth::synth_model;
     #[pymodule_export]

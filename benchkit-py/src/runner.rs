@@ -18,7 +18,8 @@ pub(crate) enum Msg {
 /// How often the calling thread looks for Ctrl-C while nothing arrives.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Runs `work` on its own thread and returns its items (JSON texts) once it ends.
+/// Runs `work` on its own thread and returns its items (JSON texts) and its own result once it
+/// ends.
 ///
 /// # Errors
 /// `work`'s error, converted by `convert` on the calling thread; `KeyboardInterrupt` (with
@@ -29,9 +30,9 @@ pub(crate) fn run<E: Send + 'static>(
     what: &str,
     cancel: Cancel,
     progress: Option<Bound<'_, PyAny>>,
-    work: impl FnOnce(Sender<Msg>) -> Result<(), E> + Send + 'static,
+    work: impl FnOnce(Sender<Msg>) -> Result<String, E> + Send + 'static,
     convert: impl FnOnce(Python<'_>, E) -> PyErr,
-) -> PyResult<Vec<String>> {
+) -> PyResult<(Vec<String>, String)> {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name(format!("benchkit-{what}"))
@@ -73,7 +74,7 @@ pub(crate) fn run<E: Send + 'static>(
         return Err(e);
     }
     match outcome {
-        Ok(Ok(())) => Ok(items),
+        Ok(Ok(last)) => Ok((items, last)),
         Ok(Err(e)) => Err(convert(py, e)),
         Err(_) => Err(crate::errors::panicked(py, what)),
     }

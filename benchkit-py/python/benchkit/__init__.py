@@ -29,11 +29,15 @@ from benchkit._native import (
     __version__,
 )
 from benchkit._native import bench as _bench
-from benchkit._results import BenchResult
+from benchkit._native import perplexity as _perplexity
+from benchkit._native import replay as _replay
+from benchkit._results import BenchResult, PerplexityResult, ReplayResult
 
 __all__ = [
     "BenchError",
     "BenchResult",
+    "PerplexityResult",
+    "ReplayResult",
     "BenchkitError",
     "ContextError",
     "ModelError",
@@ -45,6 +49,9 @@ __all__ = [
     "WorkerError",
     "__version__",
     "bench",
+    "kl_divergence",
+    "perplexity",
+    "replay",
     "synth",
 ]
 
@@ -115,3 +122,130 @@ def bench(
     except BaseException as e:
         raise _interrupted(e, BenchResult._from_json) from None
     return BenchResult._from_json(items)
+
+
+def _flags(options: dict[str, Any]) -> list[str]:
+    """``{"n_predict": 4, "multi_turn": True, "x": None}`` -> ``["--n-predict", "4", "--multi-turn"]``:
+    the subcommand's long flags, lists comma-joined."""
+    out: list[str] = []
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, (list, tuple)):
+            out += [flag, ",".join(str(v) for v in value)]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def _isolation(isolate: bool, timeout: float | None, timeout_flag: str) -> list[str]:
+    if not isolate:
+        return ["--in-process"]
+    return [timeout_flag, str(timeout)] if timeout is not None else []
+
+
+def perplexity(
+    model: PathLike,
+    text: str | None = None,
+    *,
+    file: PathLike | None = None,
+    n_ctx: int = 512,
+    n_batch: int | None = None,
+    chunks: int | None = None,
+    threads: int | None = None,
+    save_logits: PathLike | None = None,
+    isolate: bool = True,
+    timeout: float | None = None,
+    progress: Progress | None = None,
+    **flags: Any,
+) -> PerplexityResult:
+    """Perplexity with llama-perplexity's method over ``text`` (or the file ``file``):
+    ``n_ctx``-token chunks, the second half of each scored. ``save_logits`` writes the base
+    file for ``kl_divergence``. Other flags by ``benchkit perplexity``'s long names
+    (``n_gpu_layers=99``, ``flash_attn="on"``). ``progress`` sees each scored chunk."""
+    if (text is None) == (file is None):
+        raise ParamError("give text= or file=, not both or neither")
+    with _text_file(text, file) as path:
+        argv = ["-m", str(model), "-f", path, "-c", str(n_ctx)]
+        argv += _optional({"-b": n_batch, "--chunks": chunks, "-t": threads, "--kl-divergence-base": save_logits})
+        argv += _isolation(isolate, timeout, "--timeout") + _flags(flags)
+        return PerplexityResult(json.loads(_perplexity(argv, _worker_argv(), progress)))
+
+
+def kl_divergence(
+    model: PathLike,
+    base: PathLike,
+    *,
+    threads: int | None = None,
+    isolate: bool = True,
+    timeout: float | None = None,
+    progress: Progress | None = None,
+    **flags: Any,
+) -> PerplexityResult:
+    """KL-divergence of ``model`` against the logits in ``base`` (written by
+    ``perplexity(..., save_logits=base)`` on the reference model), over the same tokens."""
+    argv = ["-m", str(model), "--kl-divergence-base", str(base), "--kl-divergence"]
+    argv += _optional({"-t": threads}) + _isolation(isolate, timeout, "--timeout") + _flags(flags)
+    return PerplexityResult(json.loads(_perplexity(argv, _worker_argv(), progress)))
+
+
+def replay(
+    target: str = "inproc",
+    model: PathLike | None = None,
+    *,
+    dataset: str = "sharegpt",
+    num_prompts: int | None = None,
+    isolate: bool = True,
+    timeout: float | None = None,
+    progress: Progress | None = None,
+    **flags: Any,
+) -> ReplayResult:
+    """A serving replay, as ``benchkit replay`` runs it: ``target`` ``"inproc"`` (llama.cpp
+    with continuous batching, the embedded default model without ``model``) or ``"http"``
+    (``base_url=``, ``model`` as the tokenizer). Other flags by their long names
+    (``request_rate=4``, ``max_concurrency=2``, ``synthetic_input=128``, ``output_len=32``...).
+    Every request's record is kept; ``.summary`` has vLLM's field names."""
+    argv = ["--target", target, "--dataset", dataset]
+    argv += _optional({"-m": model, "--num-prompts": num_prompts})
+    if target == "inproc":
+        argv += _isolation(isolate, timeout, "--trial-timeout")
+    argv += _flags(flags)
+    try:
+        items, summary = _replay(argv, _worker_argv(), progress)
+    except BaseException as e:
+        raise _interrupted(e, lambda partial: ReplayResult._from_json(partial, "")) from None
+    return ReplayResult._from_json(items, summary)
+
+
+def _optional(options: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for flag, value in options.items():
+        if value is not None:
+            out += [flag, str(value)]
+    return out
+
+
+class _text_file:
+    """The text as a file (a temporary one for ``text``), removed afterwards."""
+
+    def __init__(self, text: str | None, file: PathLike | None) -> None:
+        self.text, self.file = text, file
+        self.tmp: str | None = None
+
+    def __enter__(self) -> str:
+        if self.file is not None:
+            return str(self.file)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(suffix=".txt", prefix="benchkit-")
+        self.tmp = tmp
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.text or "")
+        return tmp
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            os.unlink(self.tmp)

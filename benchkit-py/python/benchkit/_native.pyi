@@ -13,6 +13,8 @@ __all__ = [
     "WorkerError",
     "__version__",
     "bench",
+    "perplexity",
+    "replay",
     "synth_model",
     "worker_main",
 ]
@@ -37,9 +39,19 @@ class PerplexityError(BenchkitError): ...
 class ReplayError(BenchkitError): ...
 class PlacementError(BenchkitError): ...
 class SynthError(BenchkitError): ...
-class WorkerError(BenchkitError): ...
+class WorkerError(BenchkitError):
+    signal: str | None
+    exit_code: str | None
+    phase: str | None
+    abort_message: str | None
 
 def bench(config: str, progress: Callable[[dict[str, Any]], object] | None = None) -> list[str]: ...
+def perplexity(
+    flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
+) -> str: ...
+def replay(
+    flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
+) -> tuple[list[str], str]: ...
 def synth_model(
     preset: str | None = None, seed: int | None = None, quant: str | None = None, shape: str | None = None
 ) -> str: ...

@@ -61,7 +61,8 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub(crate) fn invalid(flag: &'static str, reason: impl std::fmt::Display) -> Self {
+    /// [`CliError::Invalid`] for `flag`.
+    pub fn invalid(flag: &'static str, reason: impl std::fmt::Display) -> Self {
         CliError::Invalid { flag, reason: reason.to_string() }
     }
 }

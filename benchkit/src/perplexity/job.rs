@@ -82,6 +82,16 @@ pub enum SupervisedPerplexityError {
 }
 
 impl PerplexityJob {
+    /// Checks the model file's GGUF header, table and tensor index (no llama.cpp load), so a
+    /// missing or corrupt model is a typed error before a worker starts.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidFile`](crate::ModelError::InvalidFile).
+    pub fn check_model(&self) -> Result<(), crate::ModelError> {
+        crate::gguf::GgufFile::open(&self.model)?;
+        Ok(())
+    }
+
     /// Runs in this process.
     ///
     /// # Errors

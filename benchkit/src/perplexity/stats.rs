@@ -2,13 +2,21 @@
 
 use super::score::KlRow;
 
-/// A value with its uncertainty (one standard error).
+/// A value with its uncertainty (one standard error). Either can be NaN (an uncertainty from
+/// one chunk, as llama-perplexity prints `nan`): JSON writes that as `null`, read back as NaN,
+/// so such a result crosses the worker boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// The value.
+    #[serde(deserialize_with = "null_as_nan")]
     pub value: f64,
     /// Its uncertainty.
+    #[serde(deserialize_with = "null_as_nan")]
     pub uncertainty: f64,
+}
+
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Mean and its uncertainty from sums, as llama-perplexity's KL mode computes them (0 below 11
@@ -231,5 +239,17 @@ impl Distribution {
             p0_1: pct(0.001),
             min: f64::from(values[0]),
         }
+    }
+}
+
+#[cfg(test)]
+mod nan_tests {
+    #[test]
+    fn a_nan_estimate_survives_json() {
+        let e = super::Estimate { value: 1.5, uncertainty: f64::NAN };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, r#"{"value":1.5,"uncertainty":null}"#);
+        let back: super::Estimate = serde_json::from_str(&json).unwrap();
+        assert!(back.value == 1.5 && back.uncertainty.is_nan());
     }
 }
