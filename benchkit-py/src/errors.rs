@@ -144,6 +144,7 @@ pub(crate) fn cli(py: Python<'_>, e: &benchkit::cli::CliError) -> PyErr {
     use benchkit::cli::CliError as C;
     match e {
         C::Param(p) => param(py, p),
+        C::Placement(p) => placement(py, p),
         C::Invalid { flag, reason } => with_fields::<ParamError>(
             py,
             e.to_string(),
@@ -196,4 +197,21 @@ pub(crate) fn replay(py: Python<'_>, e: &benchkit::replay::ReplayError) -> PyErr
         R::Trial(t) => trial::<ReplayError>(py, t),
         _ => with_fields::<ReplayError>(py, e.to_string(), kind(e), &[]),
     }
+}
+
+pub(crate) fn placement(py: Python<'_>, e: &benchkit::placement::PlacementError) -> PyErr {
+    use benchkit::placement::PlacementError as P;
+    let fields: Vec<(&str, Option<String>)> = match e {
+        P::Arm { arm, reason } => vec![("arm", Some(arm.clone())), ("reason", Some(reason.clone()))],
+        P::Invalid { what, value, reason } => {
+            vec![
+                ("arm", None),
+                ("param", Some(what.clone())),
+                ("value", Some(value.clone())),
+                ("reason", Some(reason.clone())),
+            ]
+        }
+        _ => vec![("arm", None)],
+    };
+    with_fields::<PlacementError>(py, e.to_string(), kind(e), &fields)
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod errors;
 mod perplexity;
+mod placement;
 mod replay;
 mod runner;
 mod synth;
@@ -30,6 +31,8 @@ mod _native {
     use super::bench::bench;
     #[pymodule_export]
     use super::perplexity::perplexity;
+    #[pymodule_export]
+    use super::placement::placement;
     #[pymodule_export]
     use super::replay::replay;
     #[pymodule_export]

@@ -30,13 +30,15 @@ from benchkit._native import (
 )
 from benchkit._native import bench as _bench
 from benchkit._native import perplexity as _perplexity
+from benchkit._native import placement as _placement
 from benchkit._native import replay as _replay
-from benchkit._results import BenchResult, PerplexityResult, ReplayResult
+from benchkit._results import BenchResult, PerplexityResult, PlacementResult, ReplayResult
 
 __all__ = [
     "BenchError",
     "BenchResult",
     "PerplexityResult",
+    "PlacementResult",
     "ReplayResult",
     "BenchkitError",
     "ContextError",
@@ -51,6 +53,7 @@ __all__ = [
     "bench",
     "kl_divergence",
     "perplexity",
+    "placement",
     "replay",
     "synth",
 ]
@@ -249,3 +252,35 @@ class _text_file:
     def __exit__(self, *exc: object) -> None:
         if self.tmp is not None:
             os.unlink(self.tmp)
+
+
+def placement(
+    workload: str | Sequence[str],
+    arms: Sequence[str] = ("default",),
+    *,
+    rounds: int = 5,
+    seed: int = 1,
+    baseline: str | None = None,
+    arms_file: PathLike | None = None,
+    server: str | None = None,
+    progress: Progress | None = None,
+) -> PlacementResult:
+    """Compares placements of ``workload`` (``benchkit placement``'s, after its ``--``:
+    ``"bench -m MODEL -p 512 -n 128 -t 2"``, ``perplexity ...``, ``replay ...``), each arm
+    (``"pinned:cpus=0-1,strict=1"``, ``"batch:policy=batch"``, ``"membind:mem=bind:0"``...)
+    verified on every trial, over ``rounds`` interleaved rounds. With ``server``, the replay
+    goes to that server, started placed for each trial. ``progress`` is unused: trials arrive
+    in the result (and in ``partial`` after Ctrl-C)."""
+    import shlex
+
+    argv: list[str] = []
+    for arm in arms:
+        argv += ["--arm", arm]
+    argv += ["--rounds", str(rounds), "--seed", str(seed)]
+    argv += _optional({"--baseline": baseline, "--arms": arms_file, "--server": server})
+    argv += ["--"] + (shlex.split(workload) if isinstance(workload, str) else list(workload))
+    try:
+        items, report = _placement(argv, _worker_argv(), progress)
+    except BaseException as e:
+        raise _interrupted(e, lambda partial: PlacementResult._from_json(partial, "")) from None
+    return PlacementResult._from_json(items, report)

@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "bench",
     "perplexity",
+    "placement",
     "replay",
     "synth_model",
     "worker_main",
@@ -37,7 +38,8 @@ class ParamError(BenchError):
 
 class PerplexityError(BenchkitError): ...
 class ReplayError(BenchkitError): ...
-class PlacementError(BenchkitError): ...
+class PlacementError(BenchkitError):
+    arm: str | None
 class SynthError(BenchkitError): ...
 class WorkerError(BenchkitError):
     signal: str | None
@@ -49,6 +51,9 @@ def bench(config: str, progress: Callable[[dict[str, Any]], object] | None = Non
 def perplexity(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> str: ...
+def placement(
+    flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
+) -> tuple[list[str], str]: ...
 def replay(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> tuple[list[str], str]: ...

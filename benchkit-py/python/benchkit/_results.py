@@ -116,3 +116,39 @@ class ReplayResult:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
         return pd.DataFrame(self.tokens())
+
+
+@dataclass
+class PlacementResult:
+    """A placement comparison: per arm and metric the samples, median, CI, ratio to the
+    baseline and p-value, what was requested and observed; every trial; the provenance."""
+
+    report: dict[str, Any]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def _from_json(cls, items: list[str], report: str) -> PlacementResult:
+        trials = [json.loads(i) for i in items]
+        parsed = json.loads(report) if report else {"arms": [], "trials": trials}
+        return cls(parsed, parsed.get("trials", trials))
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        p = self.report.get("provenance")
+        return p if isinstance(p, dict) else None
+
+    @property
+    def arms(self) -> list[dict[str, Any]]:
+        arms = self.report.get("arms", [])
+        return arms if isinstance(arms, list) else []
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One row per arm and metric, without the nested requested/observed placement."""
+        skip = {"requested", "observed"}
+        return [{k: v for k, v in a.items() if k not in skip} for a in self.arms]
+
+    def to_pandas(self) -> Any:
+        """``to_dicts()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.to_dicts())

@@ -150,6 +150,23 @@ impl Workload {
         }
     }
 
+    /// Changes the supervision of the workload's workers (the worker program, a timeout);
+    /// a served workload has none.
+    pub fn supervise_with(&mut self, f: impl FnOnce(&mut TrialConfig)) {
+        let isolation = match self {
+            Workload::Bench(b) => &mut b.isolation,
+            #[cfg(feature = "perplexity")]
+            Workload::Perplexity { isolation, .. } => isolation,
+            #[cfg(feature = "replay")]
+            Workload::Replay(r) => &mut r.isolation,
+            #[cfg(feature = "replay-http")]
+            Workload::Served { .. } => return,
+        };
+        if let Isolation::Worker(t) = isolation {
+            f(t);
+        }
+    }
+
     /// What runs the trials, for the provenance.
     fn isolation_name(&self) -> &'static str {
         match self {
@@ -244,6 +261,9 @@ pub struct PlacementConfig {
     pub scx: ScxSysfs,
     /// Where the kernel's ejection reason is read (`/dev/kmsg`).
     pub kernel_log: PathBuf,
+    /// Stops the comparison from outside: the trial in progress is killed and invalid, no
+    /// other starts, and the report covers the trials that ran.
+    pub cancel: Option<crate::supervise::Cancel>,
 }
 
 impl PlacementConfig {
@@ -257,6 +277,7 @@ impl PlacementConfig {
             workload,
             scx: ScxSysfs::default(),
             kernel_log: PathBuf::from("/dev/kmsg"),
+            cancel: None,
         }
     }
 
@@ -342,7 +363,12 @@ impl PlacementConfig {
         let mut trials = Vec::new();
         let order = self.order();
         let names = order.iter().map(|&(a, r)| format!("{}#{}", self.arms[a].name, r + 1)).collect();
+        let cancelled = || self.cancel.as_ref().is_some_and(crate::supervise::Cancel::is_cancelled);
+        let trial_config = &TrialConfig { cancel: self.cancel.clone(), ..trial_config.clone() };
         for (position, &(a, round)) in order.iter().enumerate() {
+            if cancelled() {
+                break;
+            }
             let arm = &self.arms[a];
             let mut t = TrialResult::new(arm, round, position, &requested[a]);
             if let Some(why) = &preflights[a] {
