@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drive: Default::default(),
         slo: "ttft:500".parse()?,
         save_requests: None,
+        cancel: None,
     };
     let result = config.run(&benchkit::Backend::init()?, |r| eprintln!("request {} done: ok={}", r.id, r.ok()))?;
     let s = &result.summary;

@@ -28,6 +28,7 @@ pub(crate) fn replay(
         .map_err(|e| errors::cli(py, &e))?;
     let cancel = Cancel::new();
     config.isolation = supervised(config.isolation, &worker, &cancel);
+    config.cancel = Some(cancel.clone());
     runner::run(
         py,
         "replay",

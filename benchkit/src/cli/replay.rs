@@ -225,6 +225,7 @@ impl ReplayArgs {
             drive: DriveConfig { max_concurrency: self.max_concurrency, spin: Duration::from_micros(self.spin_us) },
             slo: self.slo()?,
             save_requests: self.save_requests.clone(),
+            cancel: None,
         })
     }
 }

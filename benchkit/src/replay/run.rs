@@ -124,6 +124,10 @@ pub struct ReplayConfig {
     pub slo: SloConfig,
     /// Append each request's record to this JSONL file as it finishes.
     pub save_requests: Option<PathBuf>,
+    /// Stops the replay from outside: a supervised engine's worker is killed
+    /// ([`ReplayError::Trial`]); an HTTP replay stops sending, drops the requests in flight
+    /// and returns what completed.
+    pub cancel: Option<crate::supervise::Cancel>,
 }
 
 /// A replay ready to run: tokenizer loaded, workload sampled and scheduled.
@@ -248,6 +252,10 @@ impl PreparedReplay {
         let (stats, backend_name, (started_at, date)) = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {
                 let started = stamp();
+                let trial = &crate::supervise::TrialConfig {
+                    cancel: c.cancel.clone().or_else(|| trial.cancel.clone()),
+                    ..trial.clone()
+                };
                 let stats = tokio::task::block_in_place(|| {
                     replay_inproc_supervised(inproc, requests, &c.drive, trial, &mut each)
                 })?;
@@ -265,7 +273,15 @@ impl PreparedReplay {
                     Arc::new(move |s: &str| t.tokenize(s, false).map_or(0, |t| t.len()));
                 let target: Arc<dyn Target> = Arc::new(super::http::HttpTarget::new(http.clone(), Some(count))?);
                 let started = stamp();
-                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe(), started)
+                let t0 = std::time::Instant::now();
+                let stats = match &c.cancel {
+                    None => drive(target.clone(), requests, &c.drive, &mut each).await,
+                    Some(cancel) => tokio::select! {
+                        stats = drive(target.clone(), requests, &c.drive, &mut each) => stats,
+                        () = cancelled(cancel) => super::DriveStats { duration: t0.elapsed(), sent: 0, skipped_turns: 0 },
+                    },
+                };
+                (stats, target.describe(), started)
             }
         };
         let (request_rate, burstiness) = match c.schedule.arrival {
@@ -309,5 +325,13 @@ impl PreparedReplay {
             date,
             provenance,
         })
+    }
+}
+
+/// Resolves once `cancel` is set (looked at every [`POLL`](crate::supervise::Cancel)-like 20 ms).
+#[cfg(feature = "replay-http")]
+async fn cancelled(cancel: &crate::supervise::Cancel) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
