@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model_params: ModelParams::default(),
         params: PerplexityConfig { n_ctx: 512, chunks: Some(8), ..PerplexityConfig::default() },
         task: PerplexityTask::Perplexity { text: text.into() },
+        telemetry: Default::default(),
     };
     let out = job.run_supervised(&TrialConfig::default(), |p| {
         if let PerplexityProgress::Chunk(c) = p {

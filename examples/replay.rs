@@ -29,6 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         slo: "ttft:500".parse()?,
         save_requests: None,
         cancel: None,
+        telemetry: Default::default(),
+        telemetry_pid: None,
     };
     let result = config.run(&benchkit::Backend::init()?, |r| eprintln!("request {} done: ok={}", r.id, r.ok()))?;
     let s = &result.summary;

@@ -123,3 +123,56 @@ fn replay_keeps_its_result_when_the_records_file_fails() {
     assert_eq!(file["path"], "/dev/full");
     assert!(file["error"].as_str().unwrap().contains("No space left"), "{file}");
 }
+
+/// Every record of `benchkit bench`, in `-o json` and in `--save-jsonl`, supervised or in-process,
+/// carries `telemetry` with CPU time, memory and context switches measured, and energy and GPU
+/// measured or with a reason; `--telemetry-series` has the samples and phase marks.
+#[test]
+fn bench_records_carry_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = benchkit_suite::test_model();
+    for mode in ["supervised", "in-process"] {
+        let (jsonl, series) = (dir.path().join(format!("{mode}.jsonl")), dir.path().join(format!("{mode}.series")));
+        let mut c = benchkit("bench");
+        c.args(["-m", model.to_str().unwrap(), "-p", "32", "-n", "8", "-r", "2", "-t", "2", "-o", "json"])
+            .args(["--save-jsonl", jsonl.to_str().unwrap(), "--telemetry-series", series.to_str().unwrap()])
+            .args(["--telemetry-interval", "20"])
+            .env_remove("BENCHKIT_WORKER_EXE");
+        if mode == "in-process" {
+            c.arg("--in-process");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let saved: Vec<serde_json::Value> =
+            std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!((stdout.len(), saved.len()), (2, 2), "{mode}");
+        for r in stdout.iter().chain(&saved) {
+            let t = &r["telemetry"];
+            let cpu = &t["cpu"];
+            let cpu_s = cpu["user_s"].as_f64().unwrap() + cpu["system_s"].as_f64().unwrap();
+            assert!(cpu_s > 0.0 && cpu["utilization"].as_f64().unwrap() > 0.0, "{mode}: {t}");
+            let switches =
+                cpu["voluntary_ctxt_switches"].as_u64().unwrap() + cpu["nonvoluntary_ctxt_switches"].as_u64().unwrap();
+            assert!(switches > 0, "{mode}: {t}");
+            assert!(t["memory"]["peak_rss_bytes"].as_u64().unwrap() > 100 << 20, "the model is resident: {t}");
+            assert_eq!(t["window"]["from"], "repetition", "{mode}: warmup and load are outside the window");
+            for part in ["energy", "gpu"] {
+                let v = &t[part];
+                let reason = v["unavailable"].as_str();
+                assert!(
+                    reason.is_some_and(|r| !r.is_empty()) || v.as_object().is_some_and(|o| !o.is_empty()),
+                    "{part}: {v}"
+                );
+            }
+            if let Some(j) = t["energy"]["j_per_token"].as_f64() {
+                assert!(j > 0.0, "{t}");
+            }
+        }
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&series).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let reps = lines.iter().filter(|l| l["kind"] == "mark" && l["phase"] == "repetition").count();
+        assert_eq!(reps, 4, "{mode}: 2 points x 2 repetitions");
+        assert!(lines.iter().filter(|l| l["kind"] == "sample").count() > 10, "{mode}");
+    }
+}

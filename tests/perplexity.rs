@@ -492,6 +492,7 @@ fn gemma_job(text: &Path) -> perplexity::PerplexityJob {
         model_params: ModelParams::default(),
         params: gemma_params(128, 2),
         task: perplexity::PerplexityTask::Perplexity { text: text.to_path_buf() },
+        telemetry: Default::default(),
     }
 }
 

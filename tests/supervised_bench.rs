@@ -180,6 +180,7 @@ fn a_cancelled_sweep_kills_its_worker_and_marks_what_it_did_not_measure() {
         run: settings(1),
         isolation: Isolation::Worker(opts()),
         cancel: Some(cancel.clone()),
+        telemetry: Default::default(),
     };
     let backend = Backend::init().unwrap();
     let mut pids = Vec::new();
@@ -217,6 +218,7 @@ fn an_in_process_sweep_stops_after_the_point_in_progress() {
         run: settings(1),
         isolation: Isolation::InProcess,
         cancel: Some(cancel.clone()),
+        telemetry: Default::default(),
     };
     let backend = Backend::init().unwrap();
     let records: Vec<_> = config

@@ -4,13 +4,14 @@ use crate::errors;
 use crate::runner::{self, Msg};
 use benchkit::bench::{BenchConfig, Grid, ParamError, RunConfig};
 use benchkit::supervise::{Cancel, Isolation, TrialConfig, WorkerCommand};
+use benchkit::telemetry::TelemetryConfig;
 use benchkit::Backend;
 use pyo3::prelude::*;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Overlays `overrides` on `base`'s fields, refusing a name the struct does not have.
-fn overlay<T: serde::Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn overlay<T: serde::Serialize + serde::de::DeserializeOwned>(
     py: Python<'_>,
     base: &T,
     overrides: Option<&Value>,
@@ -64,6 +65,7 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
         serde_json::from_str(config).map_err(|e| errors::bad_param(py, "config", config.into(), e.to_string()))?;
     let mut grid: Grid = overlay(py, &Grid::default(), c.get("grid"), "bench")?;
     let run: RunConfig = overlay(py, &RunConfig::default(), c.get("run"), "run")?;
+    let telemetry: TelemetryConfig = overlay(py, &TelemetryConfig::default(), c.get("telemetry"), "telemetry")?;
     let backend = Backend::init().map_err(|e| errors::backend(py, &e))?;
     if grid.models.is_empty() {
         let m = py.detach(|| benchkit::synth::default_model(&backend)).map_err(|e| errors::synth(py, &e))?;
@@ -91,7 +93,7 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
         Isolation::InProcess
     };
     let cancel = Cancel::new();
-    let config = BenchConfig { grid, run, isolation, cancel: Some(cancel.clone()) };
+    let config = BenchConfig { grid, run, isolation, cancel: Some(cancel.clone()), telemetry };
     config.check_models().map_err(|e| errors::model(py, &e))?;
     runner::run(
         py,

@@ -53,6 +53,8 @@ pub mod replay;
 pub mod supervise;
 // Where a workload's threads and memory run, applied by the supervisor and verified.
 pub mod placement;
+// What the machine did while a trial ran: CPU, memory, energy, GPUs, a server's metrics.
+pub mod telemetry;
 
 // Results: provenance (build, system, settings), statistics, parameter names.
 pub mod build_info;

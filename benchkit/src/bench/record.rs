@@ -158,6 +158,11 @@ pub struct BenchRecord {
     pub model_file_bytes: u64,
     /// Model architecture.
     pub model_arch: String,
+    /// What the process and the machine did during the timed repetitions: CPU time and
+    /// context switches, memory, energy (J per token: prompt tokens for pp, generated for tg),
+    /// GPUs; each part measured or `{"unavailable": "<reason>"}`.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::Telemetry,
     /// Build, machine, start of the sweep, seeds, model and every setting: the provenance
     /// every benchkit result carries.
     pub provenance: crate::Provenance,
@@ -314,6 +319,15 @@ pub fn field_type(name: &str) -> Option<FieldType> {
 }
 
 impl BenchRecord {
+    /// Sets the record's telemetry, with J per token over the tokens of every repetition
+    /// (prompt tokens for pp, generated tokens for tg, both for pp+tg).
+    pub fn attach_telemetry(&mut self, mut telemetry: crate::telemetry::Telemetry) {
+        if self.status.is_ok() {
+            telemetry.per_token(self.test_spec().n_tokens() * u64::from(self.repetitions));
+        }
+        self.telemetry = telemetry;
+    }
+
     /// The record's test (its `n_prompt`, `n_gen`, `n_depth`), named by [`Test::name`](super::Test::name).
     pub fn test_spec(&self) -> super::Test {
         super::Test { n_prompt: self.n_prompt, n_gen: self.n_gen, n_depth: self.n_depth }

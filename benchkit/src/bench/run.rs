@@ -7,6 +7,7 @@ use super::record::Status;
 use super::runner::{Progress, Sweep};
 use super::supervised::SupervisedSweep;
 use crate::supervise::{Cancel, Isolation, TrialConfig};
+use crate::telemetry::TelemetryConfig;
 use crate::Backend;
 
 /// A whole benchmark: the grid, how each test runs, and where.
@@ -21,6 +22,9 @@ pub struct BenchConfig {
     /// Stops the run from outside: a worker in progress is killed, an in-process point runs to
     /// its end; every point not measured then comes as a [`Status::Cancelled`] record.
     pub cancel: Option<Cancel>,
+    /// What is sampled while each point runs (see [`crate::telemetry`]): the worker from
+    /// outside, or this process in-process.
+    pub telemetry: TelemetryConfig,
 }
 
 impl BenchConfig {
@@ -47,7 +51,7 @@ impl BenchConfig {
             (Isolation::Worker(t), Some(c)) => Isolation::Worker(TrialConfig { cancel: Some(c.clone()), ..t.clone() }),
             (i, _) => i.clone(),
         };
-        let run = BenchRun::new(backend, self.grid.points()?, self.run.clone(), &isolation, progress);
+        let run = BenchRun::new(backend, self.grid.points()?, self.run.clone(), &isolation, &self.telemetry, progress);
         Ok(match &self.cancel {
             Some(c) => run.cancel_on(c.clone()),
             None => run,
@@ -62,21 +66,24 @@ pub struct BenchRun<'a> {
 }
 
 impl<'a> BenchRun<'a> {
-    /// A sweep over explicit points.
+    /// A sweep over explicit points, sampled as `telemetry` says (in a worker's
+    /// [`TrialConfig`], it replaces the one there).
     pub fn new(
         backend: &Backend,
         points: Vec<Point>,
         run: RunConfig,
         isolation: &Isolation,
+        telemetry: &TelemetryConfig,
         progress: impl FnMut(&Progress) + 'a,
     ) -> Self {
         match isolation {
             Isolation::InProcess => {
-                let sweep = Sweep::from_points(backend, points, run).on_progress(progress);
+                let sweep = Sweep::from_points(backend, points, run).telemetry(telemetry).on_progress(progress);
                 BenchRun { planned: sweep.planned_records(), records: Box::new(sweep) }
             }
             Isolation::Worker(trial) => {
-                let sweep = SupervisedSweep::from_points(points, run, trial.clone()).on_progress(progress);
+                let trial = TrialConfig { telemetry: telemetry.clone(), ..trial.clone() };
+                let sweep = SupervisedSweep::from_points(points, run, trial).on_progress(progress);
                 BenchRun { planned: sweep.planned_records(), records: Box::new(sweep) }
             }
         }

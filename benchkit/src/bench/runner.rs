@@ -102,6 +102,7 @@ pub struct Sweep<'a> {
     base: Provenance,
     progress: Option<ProgressFn<'a>>,
     depth_cache: Option<(u32, Vec<u8>)>,
+    recorder: Option<crate::telemetry::Recorder>,
 }
 
 impl<'a> Sweep<'a> {
@@ -128,7 +129,15 @@ impl<'a> Sweep<'a> {
             base,
             progress: None,
             depth_cache: None,
+            recorder: None,
         }
+    }
+
+    /// Samples this process while each point runs ([`crate::telemetry`]); each record gets
+    /// its summary.
+    pub fn telemetry(mut self, config: &crate::telemetry::TelemetryConfig) -> Self {
+        self.recorder = Some(crate::telemetry::Recorder::start(std::process::id(), config));
+        self
     }
 
     /// Numbers the points as `indices` of a sweep of `total` points: what a worker does with
@@ -164,7 +173,11 @@ impl<'a> Sweep<'a> {
     }
 
     fn phase(&mut self, index: usize, phase: Phase) {
-        self.emit(Progress::Phase { index, phase, unix_ns: crate::supervise::unix_ns_now() });
+        let unix_ns = crate::supervise::unix_ns_now();
+        if let Some(r) = &self.recorder {
+            r.phase(index, phase, unix_ns);
+        }
+        self.emit(Progress::Phase { index, phase, unix_ns });
     }
 
     fn model_for(&mut self, index: usize, point: &Point) -> Result<(), BenchError> {
@@ -354,6 +367,7 @@ pub(crate) fn new_record(point: &Point, settings: &RunConfig, base: &Provenance)
         seed: settings.seed,
         model_file_bytes: 0,
         model_arch: String::new(),
+        telemetry: crate::telemetry::Telemetry::default(),
         provenance: point_provenance(base, point),
     }
 }
@@ -375,6 +389,9 @@ impl Iterator for Sweep<'_> {
             tracing::warn!(test = %record.test, model = %record.model_filename, error = %e, "grid point failed");
             record.status = Status::Failed;
             record.error = Some(e.to_string());
+        }
+        if let Some(r) = &self.recorder {
+            record.attach_telemetry(r.take(index));
         }
         Some(record)
     }

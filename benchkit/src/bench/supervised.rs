@@ -115,8 +115,16 @@ impl<'a> SupervisedSweep<'a> {
         }
     }
 
-    fn ended(&mut self, index: usize, status: Status, error: Option<String>, report: CrashReport) -> BenchRecord {
+    fn ended(
+        &mut self,
+        index: usize,
+        status: Status,
+        error: Option<String>,
+        report: CrashReport,
+        telemetry: crate::telemetry::Telemetry,
+    ) -> BenchRecord {
         let mut r = self.record(&self.points[index]);
+        r.telemetry = telemetry;
         r.status = status;
         let what = report.describe();
         tracing::warn!(test = %r.test, model = %r.model_filename, "{what}");
@@ -168,9 +176,9 @@ impl Iterator for SupervisedSweep<'_> {
                     self.emit(Progress::Phase { index, phase, unix_ns });
                 }
                 Event::Progress { .. } => {}
-                Event::Output { index, value } => {
+                Event::Output { index, value, telemetry } => {
                     self.next = index + 1;
-                    return Some(match serde_json::from_value::<BenchRecord>(value) {
+                    let mut record = match serde_json::from_value::<BenchRecord>(value) {
                         Ok(mut r) => {
                             // The worker started its own sweep; the record is this one's.
                             let p = point_provenance(&self.base, &self.points[index]);
@@ -186,24 +194,29 @@ impl Iterator for SupervisedSweep<'_> {
                             r.error = Some(format!("unreadable record from the worker: {e}"));
                             r
                         }
-                    });
+                    };
+                    record.attach_telemetry(*telemetry);
+                    return Some(record);
                 }
                 Event::End(ending) => {
-                    self.worker = None;
+                    let (trial, _) = self.worker.take().expect("a worker is running");
+                    // What was sampled of the point the worker was in, for its record.
+                    let sampled = |i: usize| trial.take_telemetry(i);
                     match ending {
                         Ending::TimedOut { index, report } => {
-                            return Some(self.ended(index, Status::Timeout, None, report))
+                            return Some(self.ended(index, Status::Timeout, None, report, sampled(index)))
                         }
                         Ending::Cancelled { index, report } => {
                             let i = index.unwrap_or(self.next);
                             if i < end {
-                                return Some(self.ended(i, Status::Cancelled, Some("cancelled".into()), report));
+                                let t = sampled(i);
+                                return Some(self.ended(i, Status::Cancelled, Some("cancelled".into()), report, t));
                             }
                         }
                         Ending::Crashed { index, error, report } => {
                             // Between points (or before the first), the next point is the one lost.
                             match index.or((self.next < end).then_some(self.next)) {
-                                Some(i) => return Some(self.ended(i, Status::Crashed, error, report)),
+                                Some(i) => return Some(self.ended(i, Status::Crashed, error, report, sampled(i))),
                                 None => tracing::warn!("a worker died after its last point: {}", report.describe()),
                             }
                         }

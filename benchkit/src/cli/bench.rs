@@ -194,6 +194,9 @@ pub struct BenchArgs {
     /// Quantization of the synthetic model used without -m.
     #[arg(long = "quant")]
     pub quant: Option<String>,
+    /// Telemetry.
+    #[command(flatten)]
+    pub telemetry: super::TelemetryArgs,
 }
 
 /// Every occurrence's comma-separated items, trimmed, empty ones dropped.
@@ -421,7 +424,8 @@ impl BenchArgs {
         let (models, synthetic) = self.models(backend)?;
         grid.models = models;
         grid.check_against_registry(backend)?;
-        Ok((BenchConfig { grid, run, isolation, cancel: None }, synthetic))
+        let telemetry = self.telemetry.config()?;
+        Ok((BenchConfig { grid, run, isolation, cancel: None, telemetry }, synthetic))
     }
 
     /// `-o` and `--oe` (`none`: no stderr output).

@@ -67,6 +67,38 @@ impl CliError {
     }
 }
 
+/// Telemetry flags, shared by every subcommand that measures.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TelemetryArgs {
+    /// Sample nothing (CPU, memory, energy and GPU figures then say `telemetry off`).
+    #[arg(long = "no-telemetry")]
+    pub no_telemetry: bool,
+    /// Milliseconds between telemetry samples (phases are sampled on top).
+    #[arg(long = "telemetry-interval", value_name = "MS", default_value_t = 100)]
+    pub telemetry_interval: u64,
+    /// Append every telemetry sample and phase mark to this JSONL file.
+    #[arg(long = "telemetry-series", value_name = "FILE")]
+    pub telemetry_series: Option<std::path::PathBuf>,
+}
+
+impl TelemetryArgs {
+    /// The configuration.
+    ///
+    /// # Errors
+    /// [`CliError::Invalid`] for an interval of 0.
+    pub fn config(&self) -> Result<crate::telemetry::TelemetryConfig, CliError> {
+        if self.telemetry_interval == 0 {
+            return Err(CliError::invalid("--telemetry-interval", "0 is not a number of milliseconds > 0"));
+        }
+        Ok(crate::telemetry::TelemetryConfig {
+            enabled: !self.no_telemetry,
+            interval: std::time::Duration::from_millis(self.telemetry_interval),
+            series: self.telemetry_series.clone(),
+            ..crate::telemetry::TelemetryConfig::default()
+        })
+    }
+}
+
 /// A time flag in seconds: finite and > 0 (`Duration::from_secs_f64` would panic on the rest).
 pub(crate) fn seconds(flag: &'static str, secs: f64) -> Result<std::time::Duration, CliError> {
     match std::time::Duration::try_from_secs_f64(secs) {

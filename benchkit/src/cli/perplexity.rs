@@ -64,6 +64,9 @@ pub struct PerplexityArgs {
     /// Print the result record as JSON on stdout (llama-perplexity's text goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Telemetry.
+    #[command(flatten)]
+    pub telemetry: super::TelemetryArgs,
 }
 
 impl PerplexityArgs {
@@ -136,7 +139,16 @@ impl PerplexityArgs {
             model_params = model_params.n_gpu_layers(n);
         }
         let config = self.config(base.as_ref())?;
-        Ok((PerplexityJob { model: self.model.clone(), model_params, params: config, task }, base))
+        Ok((
+            PerplexityJob {
+                model: self.model.clone(),
+                model_params,
+                params: config,
+                task,
+                telemetry: self.telemetry.config()?,
+            },
+            base,
+        ))
     }
 
     /// A supervised worker (with `--timeout`) unless `--in-process`.

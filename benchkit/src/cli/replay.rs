@@ -109,6 +109,21 @@ pub struct ReplayArgs {
     /// Append each request's record to this JSONL file as it finishes.
     #[arg(long)]
     pub save_requests: Option<PathBuf>,
+    /// Do not scrape the server's Prometheus metrics (http).
+    #[arg(long)]
+    pub no_server_metrics: bool,
+    /// The server's metrics URL (http; default: /metrics at the server's root).
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+    /// Seconds between metrics scrapes during the run (http).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub metrics_interval: f64,
+    /// Sample this process (a local server) instead of the client (http).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Telemetry.
+    #[command(flatten)]
+    pub telemetry: super::TelemetryArgs,
 }
 
 impl ReplayArgs {
@@ -132,6 +147,19 @@ impl ReplayArgs {
         let max_duration = self.duration.map(|d| super::seconds("--duration", d)).transpose()?;
         let limit = Limit { max_requests: None, max_duration };
         Ok(ScheduleConfig { arrival, seed: self.seed, warmup: self.warmup, limit })
+    }
+
+    /// `--metrics-url` and `--metrics-interval`; `None` with `--no-server-metrics`.
+    ///
+    /// # Errors
+    /// [`CliError::Invalid`] for an interval that is not a number of seconds > 0.
+    #[cfg(feature = "replay-http")]
+    pub fn scrape(&self) -> Result<Option<crate::replay::http::ScrapeConfig>, CliError> {
+        if self.no_server_metrics {
+            return Ok(None);
+        }
+        let interval = super::seconds("--metrics-interval", self.metrics_interval)?;
+        Ok(Some(crate::replay::http::ScrapeConfig { url: self.metrics_url.clone(), interval }))
     }
 
     /// `--goodput`'s objectives (none when absent).
@@ -192,6 +220,7 @@ impl ReplayArgs {
                     request_timeout: super::seconds("--timeout", self.timeout)?,
                     max_connections: self.max_connections,
                     ca_file: self.ca_file.clone(),
+                    metrics: self.scrape()?,
                     ..HttpTargetConfig::new(base_url, self.model.clone().unwrap_or_default())
                 }))
             }
@@ -226,6 +255,8 @@ impl ReplayArgs {
             slo: self.slo()?,
             save_requests: self.save_requests.clone(),
             cancel: None,
+            telemetry: self.telemetry.config()?,
+            telemetry_pid: self.server_pid,
         })
     }
 }

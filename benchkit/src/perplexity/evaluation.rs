@@ -495,6 +495,7 @@ fn run_ppl(
     let (ppl, ppl_uncertainty) = stats::ppl_estimate(nll, nll2, count);
     let n_tokens_evaluated = n_chunk * n_ctx;
     Ok(PerplexityResult {
+        telemetry: crate::telemetry::Telemetry::default(),
         text: text.info().clone(),
         model: model.info().clone(),
         params: run_params(params, layout, n_chunk, model.add_bos()),
@@ -573,6 +574,7 @@ fn run_kl(
     let running = sums.running();
     let n_tokens_evaluated = n_chunk * header.n_ctx as usize;
     Ok(KlDivergenceResult {
+        telemetry: crate::telemetry::Telemetry::default(),
         model: model.info().clone(),
         params: run_params(params, layout, n_chunk, model.add_bos()),
         n_scored: sums.count,

@@ -5,7 +5,8 @@ use super::{
     kl_divergence, perplexity, save_kl_base, ChunkResult, KlChunkResult, KlDivergenceResult, PerplexityConfig,
     PerplexityError, PerplexityResult, Text,
 };
-use crate::supervise::{run_single, Emitter, Event, Isolation, Job, Phase, TrialConfig, TrialError};
+use crate::supervise::{run_single_measured, Emitter, Event, Isolation, Job, Phase, TrialConfig, TrialError};
+use crate::telemetry::{Telemetry, TelemetryConfig};
 use crate::{Backend, Model, ModelParams};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ pub struct PerplexityJob {
     pub params: PerplexityConfig,
     /// What to compute.
     pub task: PerplexityTask,
+    /// What [`PerplexityJob::execute`] samples while the run goes (the worker from outside,
+    /// or this process); not sent to a worker.
+    #[serde(skip)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// A run's result.
@@ -56,6 +61,22 @@ pub enum PerplexityOutput {
     Perplexity(Box<PerplexityResult>),
     /// KL divergence.
     KlDivergence(Box<KlDivergenceResult>),
+}
+
+impl PerplexityOutput {
+    /// Sets the result's telemetry, J per token over the tokens evaluated.
+    pub fn attach_telemetry(&mut self, mut telemetry: Telemetry) {
+        match self {
+            PerplexityOutput::Perplexity(r) => {
+                telemetry.per_token(r.n_tokens_evaluated as u64);
+                r.telemetry = telemetry;
+            }
+            PerplexityOutput::KlDivergence(r) => {
+                telemetry.per_token(r.n_scored as u64);
+                r.telemetry = telemetry;
+            }
+        }
+    }
 }
 
 /// A chunk's running values, as they are scored.
@@ -137,10 +158,20 @@ impl PerplexityJob {
         isolation: &Isolation,
         progress: impl FnMut(&PerplexityProgress),
     ) -> Result<PerplexityOutput, SupervisedPerplexityError> {
-        match isolation {
-            Isolation::InProcess => Ok(self.run(backend, progress)?),
-            Isolation::Worker(trial) => self.run_supervised(trial, progress),
-        }
+        let (mut out, telemetry) = match isolation {
+            Isolation::InProcess => {
+                let recorder = crate::telemetry::Recorder::start(std::process::id(), &self.telemetry);
+                recorder.begin(0);
+                let out = self.run(backend, progress)?;
+                (out, recorder.take(0))
+            }
+            Isolation::Worker(trial) => {
+                let trial = TrialConfig { telemetry: self.telemetry.clone(), ..trial.clone() };
+                self.supervised(&trial, progress)?
+            }
+        };
+        out.attach_telemetry(telemetry);
+        Ok(out)
     }
 
     /// Runs in a supervised worker process: an abort or fault in llama.cpp, or a run past
@@ -152,11 +183,21 @@ impl PerplexityJob {
     pub fn run_supervised(
         &self,
         opts: &TrialConfig,
-        mut progress: impl FnMut(&PerplexityProgress),
+        progress: impl FnMut(&PerplexityProgress),
     ) -> Result<PerplexityOutput, SupervisedPerplexityError> {
+        let (mut out, telemetry) = self.supervised(opts, progress)?;
+        out.attach_telemetry(telemetry);
+        Ok(out)
+    }
+
+    fn supervised(
+        &self,
+        opts: &TrialConfig,
+        mut progress: impl FnMut(&PerplexityProgress),
+    ) -> Result<(PerplexityOutput, Telemetry), SupervisedPerplexityError> {
         self.params.layout()?;
         let job = Job::Perplexity(self.clone());
-        Ok(run_single(&job, opts, |event| {
+        Ok(run_single_measured(&job, opts, |event| {
             if let Event::Progress { value, .. } = event {
                 if let Ok(p) = serde_json::from_value::<PerplexityProgress>(value.clone()) {
                     progress(&p);

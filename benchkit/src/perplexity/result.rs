@@ -92,6 +92,10 @@ pub struct PerplexityResult {
     pub kl_base: Option<PathBuf>,
     /// Timings.
     pub timings: Timings,
+    /// What the process and the machine did during the run (J per token over the evaluated
+    /// tokens).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::Telemetry,
     /// Build, machine, start time, model, dataset and settings.
     pub provenance: Provenance,
 }
@@ -125,6 +129,10 @@ pub struct KlDivergenceResult {
     pub chunks: Vec<KlChunkResult>,
     /// Timings.
     pub timings: Timings,
+    /// What the process and the machine did during the run (J per token over the evaluated
+    /// tokens).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::Telemetry,
     /// Build, machine, start time, model, dataset and settings.
     pub provenance: Provenance,
 }

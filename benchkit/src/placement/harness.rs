@@ -192,7 +192,8 @@ impl Workload {
         let isolation = Isolation::Worker(config);
         match self {
             Workload::Bench(b) => {
-                let run = BenchRun::new(backend, placed_points(points, req), b.run.clone(), &isolation, |_| {});
+                let run =
+                    BenchRun::new(backend, placed_points(points, req), b.run.clone(), &isolation, &b.telemetry, |_| {});
                 let labels = metric_labels(run.planned_records());
                 for (i, record) in run.enumerate() {
                     if record.status.is_ok() {

@@ -15,6 +15,6 @@ pub mod workload;
 pub use driver::{drive, drive_iter, DriveConfig, DriveStats};
 pub use result::{sharegpt_dataset, InfTag, ReplayResult, RequestRate};
 pub use run::{DatasetSource, PreparedReplay, ReplayConfig, ReplayError, TargetConfig, WorkloadConfig};
-pub use supervised::replay_inproc_supervised;
 pub(crate) use supervised::run_job;
+pub use supervised::{replay_inproc_measured, replay_inproc_supervised};
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

@@ -80,6 +80,14 @@ pub struct ReplayResult {
     pub max_concurrency: Option<usize>,
     /// vLLM's `date`: local start time as `%Y%m%d-%H%M%S`.
     pub date: String,
+    /// What the engine's process (the supervised worker, this process, or the server's PID
+    /// when given) and the machine did while the requests ran; J per output token.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::Telemetry,
+    /// The server's own metrics (HTTP targets): counter deltas over the run (warmup requests
+    /// included) and gauge series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<crate::telemetry::prometheus::ServerMetrics>,
     /// Build, machine, start (RFC 3339), seeds, model, dataset and every setting.
     pub provenance: Provenance,
 }
@@ -126,6 +134,8 @@ mod tests {
             burstiness: 1.0,
             max_concurrency: Some(4),
             date: "20261202-230000".into(),
+            telemetry: crate::telemetry::Telemetry::default(),
+            server_metrics: None,
             provenance: crate::provenance::test_provenance().seed("workload", 7),
         };
         let v = serde_json::to_value(&r).unwrap();

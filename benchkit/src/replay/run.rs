@@ -12,7 +12,7 @@ use super::workload::{
     load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, SampleConfig,
     ScheduleConfig, SyntheticConfig, WorkloadError,
 };
-use super::{drive, replay_inproc_supervised, sharegpt_dataset, DriveConfig, ReplayResult, RequestRate};
+use super::{drive, replay_inproc_measured, sharegpt_dataset, DriveConfig, ReplayResult, RequestRate};
 use super::{Request, RequestRecord, Target};
 use crate::provenance::{DatasetProvenance, ModelProvenance};
 use crate::supervise::{Isolation, TrialError};
@@ -128,6 +128,12 @@ pub struct ReplayConfig {
     /// ([`ReplayError::Trial`]); an HTTP replay stops sending, drops the requests in flight
     /// and returns what completed.
     pub cancel: Option<crate::supervise::Cancel>,
+    /// What is sampled while the requests run: the supervised worker from outside, or this
+    /// process (in-process engines, and HTTP clients unless `telemetry_pid` is given).
+    pub telemetry: crate::telemetry::TelemetryConfig,
+    /// HTTP targets: the server's process id, when it runs on this machine, to sample it
+    /// instead of the client.
+    pub telemetry_pid: Option<u32>,
 }
 
 /// A replay ready to run: tokenizer loaded, workload sampled and scheduled.
@@ -249,22 +255,28 @@ impl PreparedReplay {
             agg.record(&rec);
             on_record(&rec);
         };
-        let (stats, backend_name, (started_at, date)) = match (&c.target, &c.isolation) {
+        let own = || crate::telemetry::Recorder::start(std::process::id(), &c.telemetry);
+        let mut server_metrics = None;
+        let (stats, backend_name, (started_at, date), mut telemetry) = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {
                 let started = stamp();
                 let trial = &crate::supervise::TrialConfig {
                     cancel: c.cancel.clone().or_else(|| trial.cancel.clone()),
+                    telemetry: c.telemetry.clone(),
                     ..trial.clone()
                 };
-                let stats = tokio::task::block_in_place(|| {
-                    replay_inproc_supervised(inproc, requests, &c.drive, trial, &mut each)
+                let (stats, telemetry) = tokio::task::block_in_place(|| {
+                    replay_inproc_measured(inproc, requests, &c.drive, trial, &mut each)
                 })?;
-                (stats, format!("inproc:{} (supervised worker)", tokenizer.info().description), started)
+                (stats, format!("inproc:{} (supervised worker)", tokenizer.info().description), started, telemetry)
             }
             (TargetConfig::Inproc(inproc), _) => {
                 let target: Arc<dyn Target> = Arc::new(InprocTarget::start(backend, inproc.clone())?);
                 let started = stamp();
-                (drive(target.clone(), requests, &c.drive, &mut each).await, target.describe(), started)
+                let recorder = own();
+                recorder.begin(0);
+                let stats = drive(target.clone(), requests, &c.drive, &mut each).await;
+                (stats, target.describe(), started, recorder.take(0))
             }
             #[cfg(feature = "replay-http")]
             (TargetConfig::Http(http), _) => {
@@ -272,7 +284,15 @@ impl PreparedReplay {
                 let count: super::http::Tokenizer =
                     Arc::new(move |s: &str| t.tokenize(s, false).map_or(0, |t| t.len()));
                 let target: Arc<dyn Target> = Arc::new(super::http::HttpTarget::new(http.clone(), Some(count))?);
+                let scraper = http.metrics.as_ref().map(|m| super::http::Scraper::new(http, m)).transpose()?;
                 let started = stamp();
+                let recorder =
+                    crate::telemetry::Recorder::start(c.telemetry_pid.unwrap_or_else(std::process::id), &c.telemetry);
+                let scrape = match scraper {
+                    Some(s) => Some(s.start().await),
+                    None => None,
+                };
+                recorder.begin(0);
                 let t0 = std::time::Instant::now();
                 let stats = match &c.cancel {
                     None => drive(target.clone(), requests, &c.drive, &mut each).await,
@@ -281,7 +301,11 @@ impl PreparedReplay {
                         () = cancelled(cancel) => super::DriveStats { duration: t0.elapsed(), sent: 0, skipped_turns: 0 },
                     },
                 };
-                (stats, target.describe(), started)
+                let telemetry = recorder.take(0);
+                if let Some(s) = scrape {
+                    server_metrics = Some(s.finish().await);
+                }
+                (stats, target.describe(), started, telemetry)
             }
         };
         let (request_rate, burstiness) = match c.schedule.arrival {
@@ -313,8 +337,10 @@ impl PreparedReplay {
             provenance = provenance.setting("requests_file", &requests_file);
         }
         provenance.started_at = started_at;
+        let summary = agg.finish(stats.duration);
+        telemetry.per_token(summary.total_output_tokens);
         Ok(ReplayResult {
-            summary: agg.finish(stats.duration),
+            summary,
             backend: backend_name,
             model_id: c.model_id.clone().unwrap_or_else(|| tokenizer_path.display().to_string()),
             tokenizer_id: tokenizer_path.display().to_string(),
@@ -323,6 +349,8 @@ impl PreparedReplay {
             burstiness,
             max_concurrency: c.drive.max_concurrency,
             date,
+            telemetry,
+            server_metrics,
             provenance,
         })
     }

@@ -4,7 +4,7 @@
 
 use super::inproc::{InprocConfig, InprocTarget};
 use super::{drive, DriveConfig, DriveStats, Request, RequestRecord, Target};
-use crate::supervise::{run_single, Emitter, Event, Job, Phase, TrialConfig, TrialError};
+use crate::supervise::{run_single_measured, Emitter, Event, Job, Phase, TrialConfig, TrialError};
 use crate::Backend;
 use std::sync::Arc;
 
@@ -21,10 +21,25 @@ pub fn replay_inproc_supervised(
     requests: Vec<Request>,
     options: &DriveConfig,
     opts: &TrialConfig,
-    mut on_record: impl FnMut(RequestRecord),
+    on_record: impl FnMut(RequestRecord),
 ) -> Result<DriveStats, TrialError> {
+    replay_inproc_measured(config, requests, options, opts, on_record).map(|(stats, _)| stats)
+}
+
+/// [`replay_inproc_supervised`], with what was sampled of the worker from the moment its
+/// engine was up ([`TrialConfig::telemetry`]).
+///
+/// # Errors
+/// As [`replay_inproc_supervised`].
+pub fn replay_inproc_measured(
+    config: &InprocConfig,
+    requests: Vec<Request>,
+    options: &DriveConfig,
+    opts: &TrialConfig,
+    mut on_record: impl FnMut(RequestRecord),
+) -> Result<(DriveStats, crate::telemetry::Telemetry), TrialError> {
     let job = Job::Replay { config: config.clone(), requests, options: options.clone() };
-    run_single(&job, opts, |event| {
+    run_single_measured(&job, opts, |event| {
         if let Event::Progress { value, .. } = event {
             match serde_json::from_value::<RequestRecord>(value.clone()) {
                 Ok(r) => on_record(r),

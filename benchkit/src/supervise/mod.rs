@@ -45,7 +45,7 @@ pub use cancel::Cancel;
 #[cfg(feature = "bench")]
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
-pub use single::{run_single, TrialError};
+pub use single::{run_single, run_single_measured, TrialError};
 #[cfg(feature = "placement")]
 pub(crate) use trial::signal_name;
 pub use trial::{CrashReport, Ending, Event, Isolation, Trial, TrialConfig, WorkerCommand};

@@ -3,6 +3,7 @@
 use super::protocol::Job;
 use super::trial::{CrashReport, Ending, Event, Trial, TrialConfig};
 use super::SuperviseError;
+use crate::telemetry::Telemetry;
 
 /// Why a single supervised trial produced no output.
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +48,26 @@ impl TrialError {
 pub fn run_single<T: serde::de::DeserializeOwned>(
     job: &Job,
     opts: &TrialConfig,
-    mut on_event: impl FnMut(&Event),
+    on_event: impl FnMut(&Event),
 ) -> Result<T, TrialError> {
+    run_single_measured(job, opts, on_event).map(|(t, _)| t)
+}
+
+/// [`run_single`], with what was sampled of the worker while the trial ran
+/// ([`TrialConfig::telemetry`]).
+///
+/// # Errors
+/// As [`run_single`].
+pub fn run_single_measured<T: serde::de::DeserializeOwned>(
+    job: &Job,
+    opts: &TrialConfig,
+    mut on_event: impl FnMut(&Event),
+) -> Result<(T, Telemetry), TrialError> {
     let mut trial = Trial::spawn(job, opts)?;
     let mut output = None;
     loop {
         match trial.next_event() {
-            Event::Output { value, .. } => output = Some(value),
+            Event::Output { value, telemetry, .. } => output = Some((value, telemetry)),
             Event::End(Ending::Done) => break,
             Event::End(Ending::TimedOut { report, .. }) => return Err(TrialError::TimedOut(Box::new(report))),
             Event::End(Ending::Cancelled { report, .. }) => return Err(TrialError::Cancelled(Box::new(report))),
@@ -64,6 +78,7 @@ pub fn run_single<T: serde::de::DeserializeOwned>(
             event => on_event(&event),
         }
     }
-    let value = output.ok_or_else(|| TrialError::Failed("the worker finished without an output".into()))?;
-    serde_json::from_value(value).map_err(TrialError::Output)
+    let (value, telemetry) =
+        output.ok_or_else(|| TrialError::Failed("the worker finished without an output".into()))?;
+    Ok((serde_json::from_value(value).map_err(TrialError::Output)?, *telemetry))
 }

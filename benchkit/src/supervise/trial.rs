@@ -85,6 +85,9 @@ pub struct TrialConfig {
     pub placement: Option<crate::placement::Probe>,
     /// Set from outside to kill the worker in progress ([`Ending::Cancelled`]).
     pub cancel: Option<super::Cancel>,
+    /// What is sampled of the worker, from outside, while each trial runs (on by default);
+    /// each output comes with its window's summary.
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Default for TrialConfig {
@@ -96,6 +99,7 @@ impl Default for TrialConfig {
             log_lines: 20,
             placement: None,
             cancel: None,
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -227,6 +231,8 @@ pub enum Event {
         index: usize,
         /// As JSON.
         value: serde_json::Value,
+        /// What was sampled of the worker while the trial ran.
+        telemetry: Box<crate::telemetry::Telemetry>,
     },
     /// The worker is gone.
     End(Ending),
@@ -286,6 +292,7 @@ pub struct Trial {
     ended: bool,
     placement: Option<crate::placement::Probe>,
     cancel: Option<super::Cancel>,
+    recorder: crate::telemetry::Recorder,
 }
 
 impl Trial {
@@ -364,6 +371,7 @@ impl Trial {
             ended: false,
             placement: opts.placement.clone(),
             cancel: opts.cancel.clone(),
+            recorder: crate::telemetry::Recorder::start(pid, &opts.telemetry),
         };
         trial.handshake(opts.handshake_timeout)?;
         Ok(trial)
@@ -386,6 +394,12 @@ impl Trial {
                 }
             }
         }
+    }
+
+    /// What was sampled of trial `index` so far (its window closes): for the record of a
+    /// trial that crashed, timed out or was cancelled.
+    pub fn take_telemetry(&self, index: usize) -> crate::telemetry::Telemetry {
+        self.recorder.take(index)
     }
 
     /// The worker's process id, known before any trial starts.
@@ -428,6 +442,7 @@ impl Trial {
                         (_, Some((i, _, started))) if i == index => self.current = Some((index, phase, started)),
                         _ => self.current = Some((index, phase, Instant::now())),
                     }
+                    self.recorder.phase(index, phase, unix_ns);
                     if let Some(probe) = &self.placement {
                         probe.on_phase(self.pid, index, phase);
                     }
@@ -438,7 +453,8 @@ impl Trial {
                     if self.current.is_some_and(|(i, ..)| i == index) {
                         self.current = None;
                     }
-                    return Event::Output { index, value };
+                    let telemetry = Box::new(self.recorder.take(index));
+                    return Event::Output { index, value, telemetry };
                 }
                 Ok(Line::Msg(WorkerMsg::Done)) => {
                     self.current = None;

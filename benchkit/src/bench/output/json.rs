@@ -83,7 +83,20 @@ macro_rules! benchkit_fields {
     };
 }
 
-benchkit_fields!(status, error, test, repetitions, warmup, prio, n_ctx, seed, model_file_bytes, model_arch, provenance);
+benchkit_fields!(
+    status,
+    error,
+    test,
+    repetitions,
+    warmup,
+    prio,
+    n_ctx,
+    seed,
+    model_file_bytes,
+    model_arch,
+    telemetry,
+    provenance,
+);
 
 /// `[ a, b ]` as llama-bench joins arrays.
 fn json_array(items: Vec<String>) -> String {

@@ -87,6 +87,7 @@ fn record(n_prompt: u32, n_gen: u32) -> BenchRecord {
         seed: 42,
         model_file_bytes: 637_500_000,
         model_arch: "llama".into(),
+        telemetry: crate::telemetry::Telemetry::default(),
         provenance: crate::Provenance::with(build, system).seed("prompt_tokens", 42),
     }
 }

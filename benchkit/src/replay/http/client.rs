@@ -164,13 +164,22 @@ impl Client {
     /// POSTs `body` and waits for the response head. `fresh` skips the idle pool (the retry
     /// after a stale connection).
     pub(crate) async fn post(&self, body: Bytes, fresh: bool) -> Result<Response<'_>, TransportError> {
+        self.request(Method::POST, body, fresh).await
+    }
+
+    /// GETs the origin's path (a metrics scrape).
+    pub(crate) async fn get(&self) -> Result<Response<'_>, TransportError> {
+        self.request(Method::GET, Bytes::new(), false).await
+    }
+
+    async fn request(&self, method: Method, body: Bytes, fresh: bool) -> Result<Response<'_>, TransportError> {
         let pooled = if fresh { None } else { self.checkout() };
         let (mut conn, reused) = match pooled {
             Some(c) => (c, true),
             None => (self.connect().await?, false),
         };
         let mut req = hyper::Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
+        *req.method_mut() = method;
         *req.uri_mut() = self.origin.path.clone();
         *req.headers_mut() = self.headers.clone();
         // A new connection is ready at once; a reused one after hyper has seen the previous

@@ -25,8 +25,12 @@
 //! `Authorization: Bearer`, marked sensitive, and never printed (`Debug` redacts it).
 
 mod client;
+mod scrape;
 pub mod sse;
 mod stream;
+
+pub use scrape::ScrapeConfig;
+pub(crate) use scrape::Scraper;
 
 use super::{Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
 use client::{Client, ClientConfig, Origin, TransportError};
@@ -110,11 +114,16 @@ pub struct HttpTargetConfig {
     /// self-signed certificate), next to the webpki roots.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Scrape the server's Prometheus metrics during the run (`None`: do not); the result's
+    /// `server_metrics` holds counter deltas and gauge series.
+    #[serde(default)]
+    pub metrics: Option<ScrapeConfig>,
 }
 
 impl HttpTargetConfig {
     /// Defaults for a server at `base_url` serving `model`: chat endpoint, key from
-    /// `OPENAI_API_KEY` when set, 10 minute timeout, `ignore_eos`, no extra fields.
+    /// `OPENAI_API_KEY` when set, 10 minute timeout, `ignore_eos`, no extra fields, metrics
+    /// scraped from `/metrics` every second.
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -127,6 +136,7 @@ impl HttpTargetConfig {
             keep_text: false,
             max_connections: None,
             ca_file: None,
+            metrics: Some(ScrapeConfig::default()),
         }
     }
 }
@@ -211,30 +221,7 @@ impl HttpTarget {
     /// (`max_connections` of 0), [`HttpError::CaFile`], [`HttpError::Tls`].
     pub fn new(config: HttpTargetConfig, tokenizer: Option<Tokenizer>) -> Result<Self, HttpError> {
         let origin = endpoint_url(&config.base_url, config.endpoint)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(env) = &config.api_key_env {
-            if let Some(key) = std::env::var_os(env) {
-                let key = key.into_string().map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
-                if !key.is_empty() {
-                    let mut v = HeaderValue::try_from(format!("Bearer {key}"))
-                        .map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
-                    v.set_sensitive(true);
-                    headers.insert(AUTHORIZATION, v);
-                }
-            }
-        }
-        let tls = if origin.tls { Some(tls_config(config.ca_file.as_deref())?) } else { None };
-        let client = Client::new(
-            origin,
-            ClientConfig {
-                headers,
-                connect_timeout: config.request_timeout,
-                idle_timeout: Duration::from_secs(90),
-                tls,
-            },
-        )
-        .map_err(|detail| HttpError::Tls { detail })?;
+        let client = client_for(origin, &config)?;
         let slots = match config.max_connections {
             Some(0) => {
                 return Err(HttpError::InvalidConfig { detail: "max_connections must be at least 1".to_string() })
@@ -254,6 +241,29 @@ impl HttpTarget {
     pub fn url(&self) -> &str {
         &self.inner.client.origin().url
     }
+}
+
+/// A client for `origin` with the target's key and TLS settings.
+fn client_for(origin: Origin, config: &HttpTargetConfig) -> Result<Client, HttpError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(env) = &config.api_key_env {
+        if let Some(key) = std::env::var_os(env) {
+            let key = key.into_string().map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
+            if !key.is_empty() {
+                let mut v = HeaderValue::try_from(format!("Bearer {key}"))
+                    .map_err(|_| HttpError::InvalidApiKey { env: env.clone() })?;
+                v.set_sensitive(true);
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+    }
+    let tls = if origin.tls { Some(tls_config(config.ca_file.as_deref())?) } else { None };
+    Client::new(
+        origin,
+        ClientConfig { headers, connect_timeout: config.request_timeout, idle_timeout: Duration::from_secs(90), tls },
+    )
+    .map_err(|detail| HttpError::Tls { detail })
 }
 
 /// rustls with the webpki roots (and the certificates of `ca_file`), HTTP/1.1 by ALPN.
