@@ -39,6 +39,11 @@ fn llama_bench_records_an_abort_and_goes_on() {
     assert_eq!(saved[0]["status"], "crashed");
     assert_eq!(saved[0]["crash"]["signal"], "SIGABRT");
     assert!(saved[0]["crash"]["abort_message"].as_str().unwrap().contains("SET_ROWS"));
+    // A crashed point keeps what was sampled of its worker until the abort.
+    for part in ["cpu", "memory", "energy", "gpu"] {
+        assert!(saved[0]["telemetry"][part].is_object(), "{part}: {}", saved[0]["telemetry"]);
+    }
+    assert!(saved[0]["telemetry"]["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0, "{}", saved[0]["telemetry"]);
     assert_eq!(saved[1]["type_k"], "f16");
     assert_eq!(saved[1]["status"], "ok");
     assert!(saved[1]["avg_ts"].as_f64().unwrap() > 0.0);

@@ -516,6 +516,14 @@ fn a_supervised_run_gives_the_in_process_result_with_its_progress() {
     assert_eq!(remote.chunks.len(), 4);
     assert_eq!(chunks, local.chunks.iter().map(|c| c.ppl).collect::<Vec<_>>(), "progress arrived chunk by chunk");
     assert_eq!(remote.text.sha256, local.text.sha256);
+    // The worker was sampled from outside; J per token is over the evaluated tokens.
+    let cpu = remote.telemetry.cpu.value().expect("worker sampled");
+    assert!(cpu.user_s > 0.0 && cpu.pid != std::process::id(), "{cpu:?}");
+    assert!(remote.telemetry.memory.value().unwrap().peak_rss_bytes > 100 << 20);
+    if let Some(e) = remote.telemetry.energy.value() {
+        assert_eq!(e.tokens, Some(remote.n_tokens_evaluated as u64));
+    }
+    assert!(local.telemetry.cpu.reason().is_some(), "PerplexityJob::run alone samples nothing");
 }
 
 #[test]

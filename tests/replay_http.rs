@@ -549,3 +549,70 @@ fn sse_event_split_across_chunks_and_crlf() {
     .unwrap();
     assert_eq!(seen, vec![(b"error".to_vec(), b"a\nb".to_vec())]);
 }
+
+/// A whole HTTP replay scrapes the server's `/metrics`: counter deltas that match what the
+/// client counted, gauges as series, a failed scrape and a malformed line recorded, and the
+/// client process's telemetry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_scrapes_the_servers_metrics() {
+    use benchkit::replay::http::ScrapeConfig;
+    use benchkit::replay::workload::{Arrival, LengthDist, ScheduleConfig};
+    use benchkit::replay::{DatasetSource, ReplayConfig, TargetConfig, WorkloadConfig};
+    let server = MockServer::start().await;
+    let backend = benchkit::Backend::init().unwrap();
+    let tokenizer = benchkit::synth::default_model(&backend).unwrap();
+    let mut http = config(&server, Endpoint::Completions, TIMEOUT);
+    http.metrics = Some(ScrapeConfig { url: None, interval: Duration::from_millis(20) });
+    let config = ReplayConfig {
+        target: TargetConfig::Http(http),
+        tokenizer: Some(tokenizer),
+        model_id: None,
+        isolation: Default::default(),
+        workload: WorkloadConfig {
+            dataset: DatasetSource::Synthetic { input_len: LengthDist::Fixed(8), output_len: LengthDist::Fixed(5) },
+            num_prompts: 8,
+            seed: 1,
+            fixed_output_len: None,
+            multi_turn: false,
+        },
+        // 8 requests over ~0.3 s: the 20 ms scrapes see the counters move.
+        schedule: ScheduleConfig::new(Arrival::Constant { rate: 25.0 }),
+        drive: Default::default(),
+        slo: Default::default(),
+        save_requests: None,
+        cancel: None,
+        telemetry: Default::default(),
+        telemetry_pid: None,
+    };
+    let result = config.clone().prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
+    assert_eq!(result.summary.completed, 8);
+    let m = result.server_metrics.as_ref().expect("scraped");
+    assert_eq!(m.url, format!("{}/metrics", server.base_url()));
+    assert_eq!(m.counter("mock:tokens_predicted_total"), Some(result.summary.total_output_tokens as f64));
+    assert_eq!(result.summary.total_output_tokens, 40);
+    assert!(m.scrapes >= 3, "{m:?}");
+    assert_eq!(m.failures.len(), 1, "{m:?}");
+    assert!(m.failures[0].error.starts_with("HTTP 500"), "{m:?}");
+    assert_eq!(m.malformed_lines, ["this line is not a metric"]);
+    let seen = &m.gauges["mock:requests_seen"];
+    assert_eq!((seen.min, seen.last), (0.0, 8.0));
+    assert_eq!(seen.points.len(), m.scrapes);
+    // The client's own process was sampled; J per output token where energy is readable.
+    let cpu = result.telemetry.cpu.value().expect("client process sampled");
+    assert!(cpu.user_s + cpu.system_s > 0.0);
+    let json = serde_json::to_value(&result).unwrap();
+    assert!(json["server_metrics"]["counters"]["mock:tokens_predicted_total"].as_f64() == Some(40.0));
+    assert!(json["telemetry"]["gpu"]["unavailable"].is_string() || json["telemetry"]["gpu"]["devices"].is_array());
+
+    // A server without metrics: every scrape fails, and the replay still succeeds.
+    let mut http = HttpTargetConfig::new(server.base_url(), "mock-model");
+    (http.endpoint, http.api_key_env) = (Endpoint::Completions, None);
+    http.metrics =
+        Some(ScrapeConfig { url: Some("http://127.0.0.1:9/metrics".into()), interval: Duration::from_secs(60) });
+    let config = ReplayConfig { target: TargetConfig::Http(http), ..config };
+    let result = config.prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
+    assert_eq!(result.summary.completed, 8);
+    let m = result.server_metrics.unwrap();
+    assert_eq!((m.scrapes, m.failures.len()), (0, 2), "{m:?}");
+    assert!(m.counters.is_empty());
+}

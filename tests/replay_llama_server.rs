@@ -100,4 +100,49 @@ async fn totals_match_llama_server_counters() {
     let body = http_get(port, "/metrics").unwrap();
     // The server counts every request it served, warmup included.
     assert_eq!(metric(&body, "llamacpp:tokens_predicted_total") as u64, all_output);
+
+    // A whole replay scrapes the counters itself, and samples the server's process.
+    use benchkit::replay::workload::LengthDist;
+    use benchkit::replay::{DatasetSource, ReplayConfig, TargetConfig, WorkloadConfig};
+    let mut http = HttpTargetConfig::new(format!("http://127.0.0.1:{port}"), "gemma");
+    http.endpoint = Endpoint::Completions;
+    let config = ReplayConfig {
+        target: TargetConfig::Http(http),
+        tokenizer: Some(model_path.clone()),
+        model_id: None,
+        isolation: Default::default(),
+        workload: WorkloadConfig {
+            dataset: DatasetSource::Synthetic { input_len: LengthDist::Fixed(32), output_len: LengthDist::Fixed(12) },
+            num_prompts: 6,
+            seed: 3,
+            fixed_output_len: None,
+            multi_turn: false,
+        },
+        schedule: ScheduleConfig::new(Arrival::Poisson { rate: 6.0 }).seed(3),
+        drive: DriveConfig { max_concurrency: Some(2), ..Default::default() },
+        slo: Default::default(),
+        save_requests: None,
+        cancel: None,
+        telemetry: Default::default(),
+        telemetry_pid: Some(_server.0.id()),
+    };
+    let result = config.prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
+    assert_eq!(result.summary.completed, 6);
+    let m = result.server_metrics.as_ref().expect("scraped");
+    assert!(m.failures.is_empty(), "{m:?}");
+    assert_eq!(m.counter("llamacpp:tokens_predicted_total"), Some(result.summary.total_output_tokens as f64), "{m:?}");
+    assert_eq!(result.summary.total_output_tokens, 72);
+    assert!(m.counter("llamacpp:prompt_tokens_total").unwrap() > 0.0, "{m:?}");
+    assert!(m.counter("llamacpp:n_decode_total").unwrap() > 0.0, "{m:?}");
+    assert!(m.gauges.contains_key("llamacpp:requests_processing"), "{m:?}");
+    let cpu = result.telemetry.cpu.value().expect("the server process was sampled");
+    assert_eq!(cpu.pid, _server.0.id());
+    assert!(cpu.user_s > 0.0 && cpu.nonvoluntary_ctxt_switches + cpu.voluntary_ctxt_switches > 0, "{cpu:?}");
+    eprintln!(
+        "server metrics: {} scrapes, tokens_predicted_total +{} = benchkit's {}; server CPU {:.2} s",
+        m.scrapes,
+        m.counter("llamacpp:tokens_predicted_total").unwrap(),
+        result.summary.total_output_tokens,
+        cpu.user_s + cpu.system_s
+    );
 }

@@ -118,6 +118,8 @@ pub struct Stats {
     pub last_authorization: Mutex<Option<String>>,
     /// Body of the last request (raw bytes).
     pub last_body: Mutex<Vec<u8>>,
+    /// `GET /metrics` requests (the second one answers 500).
+    pub scrapes: AtomicU64,
 }
 
 /// A running mock server (stops accepting when dropped).
@@ -250,11 +252,37 @@ async fn plain(sock: &mut TcpStream, status: &str, body: &str) -> std::io::Resul
     sock.write_all(r.as_bytes()).await
 }
 
+/// Prometheus text: a counter of completed tokens, a gauge, and a line that is no metric; the
+/// second scrape fails with HTTP 500.
+async fn metrics(sock: &mut TcpStream, stats: &Stats) -> std::io::Result<()> {
+    if stats.scrapes.fetch_add(1, Ordering::Relaxed) == 1 {
+        return plain(sock, "500 Internal Server Error", "metrics exploded").await;
+    }
+    let body = format!(
+        "# HELP mock:tokens_predicted_total Generated tokens\n# TYPE mock:tokens_predicted_total counter\n\
+         mock:tokens_predicted_total {}\n# TYPE mock:requests_seen gauge\nmock:requests_seen {}\n\
+         this line is not a metric\n",
+        stats.completed_tokens.load(Ordering::Relaxed),
+        stats.requests.load(Ordering::Relaxed)
+    );
+    let r = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(r.as_bytes()).await
+}
+
 async fn serve(mut sock: TcpStream, stats: Arc<Stats>) {
     let mut buf = Vec::with_capacity(8192);
     let mut out = Vec::with_capacity(8192);
     let mut cached: Option<((bool, u64, u64), Vec<u8>)> = None;
     while let Some(req) = read_request(&mut sock, &mut buf, &stats).await {
+        if req.path.starts_with("/metrics") {
+            if metrics(&mut sock, &stats).await.is_err() {
+                return;
+            }
+            continue;
+        }
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let behaviour = Behaviour::from_body(&req.body);
         // Cheap enough not to dominate a client throughput measurement: no JSON parse.

@@ -32,7 +32,7 @@ from benchkit._native import bench as _bench
 from benchkit._native import perplexity as _perplexity
 from benchkit._native import placement as _placement
 from benchkit._native import replay as _replay
-from benchkit._results import BenchResult, PerplexityResult, PlacementResult, ReplayResult
+from benchkit._results import BenchResult, PerplexityResult, PlacementResult, ReplayResult, TelemetrySeries
 
 __all__ = [
     "BenchError",
@@ -48,6 +48,7 @@ __all__ = [
     "PlacementError",
     "ReplayError",
     "SynthError",
+    "TelemetrySeries",
     "WorkerError",
     "__version__",
     "bench",
@@ -94,6 +95,9 @@ def bench(
     isolate: bool = True,
     timeout: float | None = None,
     progress: Progress | None = None,
+    no_telemetry: bool = False,
+    telemetry_interval: int = 100,
+    telemetry_series: PathLike | None = None,
     **grid: Any,
 ) -> BenchResult:
     """pp/tg tests with llama-bench's methodology: every combination of the parameters.
@@ -105,6 +109,9 @@ def bench(
     each model's points run in a supervised worker process, so a crash becomes a record with
     status ``crashed``; ``timeout`` (s) bounds each point. ``progress`` is called on this
     thread with each event (``{"event": "start" | "phase" | "repetition" | "worker", ...}``).
+    Each record's telemetry (CPU, memory, energy, GPU while its repetitions ran) comes as
+    ``telemetry.*`` columns; samples every ``telemetry_interval`` ms, written to
+    ``telemetry_series`` when given (read it with ``TelemetrySeries.read``).
 
     Raises ``ModelError`` for a missing or corrupt model, ``ParamError`` for a bad parameter,
     and ``KeyboardInterrupt`` with ``partial`` (a ``BenchResult``) on Ctrl-C.
@@ -119,7 +126,17 @@ def bench(
     run: dict[str, Any] = {"repetitions": repetitions, "no_warmup": no_warmup}
     if seed is not None:
         run["seed"] = seed
-    config = {"grid": g, "run": run, "isolate": isolate, "timeout": timeout, "worker": _worker_argv()}
+    telemetry: dict[str, Any] = {"enabled": not no_telemetry, "interval": telemetry_interval}
+    if telemetry_series is not None:
+        telemetry["series"] = str(Path(telemetry_series))
+    config = {
+        "grid": g,
+        "run": run,
+        "isolate": isolate,
+        "timeout": timeout,
+        "worker": _worker_argv(),
+        "telemetry": telemetry,
+    }
     try:
         items = _bench(json.dumps(config), progress)
     except BaseException as e:

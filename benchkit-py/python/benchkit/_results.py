@@ -3,8 +3,94 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
+
+
+def flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"cpu": {"user_s": 1.0}}`` -> ``{"<prefix>.cpu.user_s": 1.0}``; a list of objects (GPU
+    devices) by position, other lists left out (series belong in their own frame)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key))
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                if isinstance(item, dict):
+                    out.update(flatten(item, f"{key}.{i}"))
+        else:
+            out[key] = v
+    return out
+
+
+def telemetry_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's telemetry summary as flat ``telemetry.*`` columns: measured figures
+    (``telemetry.cpu.user_s``, ``telemetry.energy.j_per_token``...) or, for a part that was not
+    measured, its reason (``telemetry.gpu.unavailable``)."""
+    t = record.get("telemetry")
+    return flatten(t, "telemetry") if isinstance(t, dict) else {}
+
+
+@dataclass
+class TelemetrySeries:
+    """A telemetry time series (``telemetry_series=`` / ``--telemetry-series``): every sample
+    and phase mark, on one clock (``t_s``, seconds since the recorder started)."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> TelemetrySeries:
+        """Reads a series file; a line cut off by a crash is skipped."""
+        lines = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return cls(lines)
+
+    def samples(self) -> list[dict[str, Any]]:
+        """One flat row per sample: ``pid``, ``index`` (the trial), ``t_s``, ``unix_ns``,
+        ``process.*`` (cumulative counters), ``machine.busy_pct``, ``machine.cpu<N>`` (busy %),
+        ``rapl_j.<domain>`` (J since start), ``gpu<i>.*``."""
+        rows = []
+        for line in self.lines:
+            if line.get("kind") != "sample":
+                continue
+            row = {k: line.get(k) for k in ("pid", "index", "t_s", "unix_ns")}
+            row.update(flatten(line.get("process") or {}, "process"))
+            machine = line.get("machine") or {}
+            if machine:
+                row["machine.busy_pct"] = machine.get("busy_pct")
+                for i, pct in enumerate(machine.get("cpu_busy_pct") or []):
+                    row[f"machine.cpu{i}"] = pct
+                for i, mhz in enumerate(machine.get("freq_mhz") or []):
+                    row[f"machine.freq_mhz{i}"] = mhz
+            row.update(flatten(line.get("rapl_j") or {}, "rapl_j"))
+            for g in line.get("gpu") or []:
+                row.update(flatten({k: v for k, v in g.items() if k != "index"}, f"gpu{g.get('index')}"))
+            rows.append(row)
+        return rows
+
+    def marks(self) -> list[dict[str, Any]]:
+        """One row per phase mark: ``pid``, ``index``, ``phase`` (and ``rep``/``of`` or
+        ``chunk``/``of``), ``t_s``, ``unix_ns``."""
+        return [{k: v for k, v in line.items() if k != "kind"} for line in self.lines if line.get("kind") == "mark"]
+
+    def to_pandas(self) -> Any:
+        """``samples()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.samples())
+
+    def marks_to_pandas(self) -> Any:
+        """``marks()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.marks())
 
 
 @dataclass
@@ -32,8 +118,10 @@ class BenchResult:
         return iter(self.records)
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One flat dict per record, without the nested provenance (see ``provenance``)."""
-        return [{k: v for k, v in r.items() if k != "provenance"} for r in self.records]
+        """One flat dict per record, without the nested provenance (see ``provenance``), its
+        telemetry summary as ``telemetry.*`` columns."""
+        skip = {"provenance", "telemetry"}
+        return [{**{k: v for k, v in r.items() if k not in skip}, **telemetry_columns(r)} for r in self.records]
 
     def to_pandas(self) -> Any:
         """The records as a pandas DataFrame (pandas is imported only here)."""
@@ -56,6 +144,11 @@ class PerplexityResult:
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
+
+    @property
+    def telemetry(self) -> dict[str, Any]:
+        """The run's telemetry summary as flat ``telemetry.*`` figures (J per evaluated token)."""
+        return telemetry_columns(self.data)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One row per scored chunk."""
@@ -85,6 +178,27 @@ class ReplayResult:
     def provenance(self) -> dict[str, Any] | None:
         p = self.summary.get("provenance")
         return p if isinstance(p, dict) else None
+
+    @property
+    def telemetry(self) -> dict[str, Any]:
+        """The run's telemetry summary as flat ``telemetry.*`` figures (J per output token)."""
+        return telemetry_columns(self.summary)
+
+    @property
+    def server_metrics(self) -> dict[str, Any] | None:
+        """The server's Prometheus metrics (HTTP targets): ``counters`` (increase over the run,
+        by series), ``gauges`` (series), ``failures``."""
+        m = self.summary.get("server_metrics")
+        return m if isinstance(m, dict) else None
+
+    def gauges_to_pandas(self) -> Any:
+        """The server's gauges as a DataFrame: one row per scrape and series (``series``,
+        ``t_s``, ``value``)."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        gauges = (self.server_metrics or {}).get("gauges") or {}
+        rows = [{"series": k, "t_s": t, "value": v} for k, g in gauges.items() for t, v in g.get("points", [])]
+        return pd.DataFrame(rows, columns=["series", "t_s", "value"])
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One flat dict per request, in completion order."""

@@ -256,6 +256,7 @@ impl PreparedReplay {
             on_record(&rec);
         };
         let own = || crate::telemetry::Recorder::start(std::process::id(), &c.telemetry);
+        #[cfg_attr(not(feature = "replay-http"), allow(unused_mut))]
         let mut server_metrics = None;
         let (stats, backend_name, (started_at, date), mut telemetry) = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {

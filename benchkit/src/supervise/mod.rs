@@ -42,7 +42,6 @@ mod trial;
 mod worker;
 
 pub use cancel::Cancel;
-#[cfg(feature = "bench")]
 pub(crate) use protocol::unix_ns_now;
 pub use protocol::{Job, Phase, WorkerMsg, PROTOCOL_VERSION};
 pub use single::{run_single, run_single_measured, TrialError};

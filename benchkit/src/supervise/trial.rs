@@ -123,6 +123,8 @@ impl TrialConfig {
 /// protection).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// Built once per run and matched everywhere: boxing the worker's configuration buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Isolation {
     /// In the calling process.
     InProcess,

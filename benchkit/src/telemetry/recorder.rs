@@ -23,7 +23,7 @@ pub enum SeriesLine {
         index: Option<usize>,
         /// The readings.
         #[serde(flatten)]
-        sample: Sample,
+        sample: Box<Sample>,
     },
     /// Trial `index` entered `phase`.
     Mark {
@@ -70,7 +70,11 @@ impl State {
         for p in &mut self.probes {
             p.sample(&mut s);
         }
-        let line = SeriesLine::Sample { pid: self.pid, index: self.open.as_ref().map(|o| o.index), sample: s.clone() };
+        let line = SeriesLine::Sample {
+            pid: self.pid,
+            index: self.open.as_ref().map(|o| o.index),
+            sample: Box::new(s.clone()),
+        };
         self.write(&line);
         s
     }

@@ -306,9 +306,7 @@ impl Telemetry {
             false => Reading::unavailable(reason("machine", "no machine sample")),
         };
         let cpu_energy = Reading::from_result(
-            rapl_energy(samples, interval_ms)
-                .ok_or(())
-                .or_else(|()| Err(reason("energy.cpu", "no RAPL sample in the window"))),
+            rapl_energy(samples, interval_ms).ok_or_else(|| reason("energy.cpu", "no RAPL sample in the window")),
         );
         let gpu_devices = gpu_devices(samples);
         let gpu = match (&gpu_devices, reasons.get("gpu")) {
