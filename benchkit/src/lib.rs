@@ -34,6 +34,7 @@ pub mod context;
 pub mod devices;
 mod log;
 pub mod model;
+mod serde_duration;
 pub mod threadpool;
 pub mod topology;
 mod util;

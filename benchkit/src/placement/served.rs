@@ -25,10 +25,10 @@ pub struct ServerSpec {
     /// Polled with GET until it answers 200 (llama-server answers 503 while it loads).
     pub health_path: String,
     /// Longest the server may take to answer 200.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "crate::serde_duration::secs::serialize")]
     pub ready_timeout: Duration,
     /// After SIGTERM, how long before SIGKILL.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "crate::serde_duration::secs::serialize")]
     pub stop_timeout: Duration,
     /// Appended for an arm with a memory policy, so that the weights are read into memory
     /// the policy places (page-cache pages keep their first node). llama-server's:
@@ -36,10 +36,6 @@ pub struct ServerSpec {
     pub no_mmap_args: Vec<String>,
     /// The model file, whose mapped pages are counted apart; `None`: the replay's tokenizer.
     pub model: Option<PathBuf>,
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 impl ServerSpec {

@@ -193,25 +193,11 @@ pub struct SchedulerSpec {
     /// policy. The command must be given the scheduler's own partial flag too.
     pub partial: bool,
     /// Longest wait for `enabled` after spawning.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::serde_duration::secs")]
     pub attach_timeout: Duration,
     /// Longest wait for `disabled` after SIGINT before SIGKILL.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::serde_duration::secs")]
     pub detach_timeout: Duration,
-}
-
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let v = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
-    }
 }
 
 /// How long the scx project's own harness waits for each transition.

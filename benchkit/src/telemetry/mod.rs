@@ -60,7 +60,7 @@ pub struct TelemetryConfig {
     /// Sample at all; off, every part of the summary says `telemetry off`.
     pub enabled: bool,
     /// Time between samples (default 100 ms). Phases are sampled on top.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::serde_duration::millis")]
     pub interval: Duration,
     /// Append every sample and phase mark to this JSONL file as it is taken.
     pub series: Option<PathBuf>,
@@ -102,19 +102,6 @@ impl TelemetryConfig {
             p.push(Box::new(GpuProbe::new(pid, self.nvml_lib.clone().map(Into::into))));
         }
         p
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -14,27 +14,13 @@ pub struct ScrapeConfig {
     /// vLLM serves it always).
     pub url: Option<String>,
     /// Time between scrapes during the run.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::serde_duration::secs")]
     pub interval: Duration,
 }
 
 impl Default for ScrapeConfig {
     fn default() -> Self {
         ScrapeConfig { url: None, interval: Duration::from_secs(1) }
-    }
-}
-
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let v = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
     }
 }
 
