@@ -20,13 +20,15 @@ fn main() {
         Some(p) => p.into(),
         None => benchkit::synth::default_model(&backend).expect("the embedded default model"),
     };
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
+    // `cargo test --all-targets` runs this too, without `--bench`: one short round as a smoke test.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let rounds: usize = if smoke { 1 } else { std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6) };
     let model = Model::load(&backend, &path, &ModelParams::default()).unwrap();
     let threads = benchkit::system::default_threads();
     let mut m = Measurer::new(&model, Test::tg(64), &ContextParams::default(), &ThreadPoolParams::new(threads), 1)
         .expect("a tg64 measurer");
     let tokens = m.tokens_per_run() as f64;
-    let iters = 4;
+    let iters = if smoke { 1 } else { 4 };
     m.iter_custom(1); // warm up
     let modes: [(&str, Option<Duration>); 3] =
         [("off", None), ("100ms", Some(Duration::from_millis(100))), ("10ms", Some(Duration::from_millis(10)))];
