@@ -1,7 +1,8 @@
 //! What sampling costs: tg t/s with telemetry off and on (100 ms and 10 ms intervals), measured
 //! side by side in one run, in rounds whose order alternates, and printed as paired ratios.
 //! The recorder samples this process, as an in-process run does (the worst case: its thread
-//! competes with llama.cpp's for the same cores).
+//! competes with llama.cpp's for the same cores). Under `cargo test` (no `--bench`) one short
+//! round checks that it runs.
 //!
 //! ```sh
 //! cargo bench --bench telemetry_overhead
