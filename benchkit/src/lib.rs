@@ -63,6 +63,15 @@ pub mod names;
 pub mod provenance;
 pub mod stats;
 pub mod system;
+// What happens to results after a run: the store, comparisons, rankings, commit sweeps.
+#[cfg(feature = "store")]
+pub mod store;
+#[cfg(feature = "store")]
+pub mod commits;
+#[cfg(feature = "serve")]
+pub mod serve;
+#[cfg(feature = "report")]
+pub mod report;
 
 // Front ends: the `benchkit` command's flags.
 #[cfg(feature = "cli")]

@@ -197,6 +197,10 @@ pub struct BenchArgs {
     /// Telemetry.
     #[command(flatten)]
     pub telemetry: super::TelemetryArgs,
+    /// The results store.
+    #[cfg(feature = "store")]
+    #[command(flatten)]
+    pub store: super::store::StoreOut,
 }
 
 /// Every occurrence's comma-separated items, trimmed, empty ones dropped.

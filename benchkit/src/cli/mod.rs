@@ -7,12 +7,20 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(all(feature = "store", feature = "bench"))]
+pub mod commits;
 #[cfg(feature = "perplexity")]
 pub mod perplexity;
 #[cfg(feature = "placement")]
 pub mod placement;
 #[cfg(feature = "replay")]
 pub mod replay;
+#[cfg(feature = "report")]
+pub mod report;
+#[cfg(feature = "store")]
+pub mod results;
+#[cfg(feature = "store")]
+pub mod store;
 
 /// A command line whose flags are well-formed but whose values mean nothing runnable.
 #[derive(Debug, thiserror::Error)]

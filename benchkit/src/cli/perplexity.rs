@@ -67,6 +67,10 @@ pub struct PerplexityArgs {
     /// Telemetry.
     #[command(flatten)]
     pub telemetry: super::TelemetryArgs,
+    /// The results store.
+    #[cfg(feature = "store")]
+    #[command(flatten)]
+    pub store: super::store::StoreOut,
 }
 
 impl PerplexityArgs {

@@ -50,6 +50,10 @@ pub struct PlacementArgs {
     /// Appends each trial as a JSON line as soon as it ends.
     #[arg(long)]
     pub jsonl: Option<PathBuf>,
+    /// The results store: one record per arm when the comparison ends.
+    #[cfg(feature = "store")]
+    #[command(flatten)]
+    pub store: super::store::StoreOut,
     /// sched_ext's sysfs directory.
     #[arg(long, default_value = SCHED_EXT_SYSFS, hide = true)]
     pub scx_sysfs: PathBuf,

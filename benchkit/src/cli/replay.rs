@@ -124,6 +124,10 @@ pub struct ReplayArgs {
     /// Telemetry.
     #[command(flatten)]
     pub telemetry: super::TelemetryArgs,
+    /// The results store.
+    #[cfg(feature = "store")]
+    #[command(flatten)]
+    pub store: super::store::StoreOut,
 }
 
 impl ReplayArgs {

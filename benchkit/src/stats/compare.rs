@@ -61,6 +61,29 @@ pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], seed: u64) -> Option<[f64; 2]> {
     Some(percentiles(ratios))
 }
 
+fn resampled_mean(values: &[f64], rng: &mut ChaCha8Rng) -> f64 {
+    (0..values.len()).map(|_| values[rng.random_range(0..values.len())]).sum::<f64>() / values.len() as f64
+}
+
+/// Percentile-bootstrap 95% interval of the mean, seeded; `None` for no values.
+pub fn bootstrap_mean_ci(values: &[f64], seed: u64) -> Option<[f64; 2]> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Some(percentiles((0..RESAMPLES).map(|_| resampled_mean(values, &mut rng)).collect()))
+}
+
+/// Percentile-bootstrap 95% interval of `mean(a) / mean(b)`, each sample resampled on its own;
+/// `None` when either is empty.
+pub fn bootstrap_mean_ratio_ci(a: &[f64], b: &[f64], seed: u64) -> Option<[f64; 2]> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Some(percentiles((0..RESAMPLES).map(|_| resampled_mean(a, &mut rng) / resampled_mean(b, &mut rng)).collect()))
+}
+
 /// Two-sided Mann-Whitney U test p-value of `a` against `b`. Exact (the U distribution
 /// counted over every arrangement) when there are no ties and at most 40 values; otherwise the
 /// normal approximation with tie and continuity corrections. `None` when either is empty.

@@ -114,5 +114,7 @@ mod tests {
     }
 }
 
-mod compare;
-pub use compare::{bootstrap_median_ci, bootstrap_ratio_ci, mann_whitney_p, median};
+pub mod compare;
+pub use compare::{
+    bootstrap_mean_ci, bootstrap_mean_ratio_ci, bootstrap_median_ci, bootstrap_ratio_ci, mann_whitney_p, median,
+};

@@ -9,6 +9,7 @@
 use benchkit::bench::output::{MdColumns, Writer};
 use benchkit::bench::Progress;
 use benchkit::cli::bench::BenchArgs;
+use benchkit::store::StoredRecord;
 use benchkit::{Backend, BuildInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -34,6 +35,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     backend.init_numa(args.numa()?);
     let (format, format_err) = args.output_formats()?;
     let (config, synthetic) = args.config(&backend)?;
+    let mut stored = args.store.writer()?;
     if let Some(name) = synthetic {
         eprintln!("no -m given: using the embedded synthetic model {name} (generated once, cached)");
     }
@@ -64,6 +66,11 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
             writeln!(f, "{}", serde_json::to_string(&record)?)?;
             f.flush()?;
         }
+        if let Some(w) = stored.as_mut() {
+            if let Some(e) = w.push(&record.provenance, &StoredRecord::from(&record)) {
+                bar.suspend(|| eprintln!("warning: --store: {e}"));
+            }
+        }
         if !record.status.is_ok() {
             failed += 1;
             bar.suspend(|| {
@@ -78,6 +85,11 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     bar.finish_and_clear();
     out.finish()?;
     err_out.map_or(Ok(()), Writer::finish)?;
+    if let Some(w) = stored {
+        let line = w.summary();
+        w.finish(None)?;
+        eprintln!("{line}");
+    }
     if failed > 0 {
         eprintln!("{failed} grid point(s) failed: json, jsonl and md carry their errors; csv and sql leave them out");
     }

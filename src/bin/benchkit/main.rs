@@ -10,9 +10,13 @@
 //! complete `--help`. Supervised trials re-execute this binary as their worker.
 
 mod bench;
+mod commits;
 mod perplexity;
 mod placement;
 mod replay;
+mod report;
+mod results;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +54,48 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Compare a baseline and a candidate from the store: ratio, bootstrap CI, Mann-Whitney p, verdict.
+    #[command(disable_help_flag = true)]
+    Compare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Bring llama-bench (json, jsonl, csv, sql) and vLLM benchmark results into the store.
+    #[command(disable_help_flag = true)]
+    Import {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Write the store's records as jsonl or csv.
+    #[command(disable_help_flag = true)]
+    Export {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build and benchmark each llama.cpp commit of a repository, store and compare them.
+    #[command(disable_help_flag = true)]
+    Commits {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Rank models, builds or machines by a metric, with CIs.
+    #[command(disable_help_flag = true)]
+    Rankings {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The store's runs and records (`results list`), or over HTTP (`results serve`).
+    #[command(disable_help_flag = true)]
+    Results {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// A self-contained HTML report with SVG charts; single charts as SVG or PNG.
+    #[command(disable_help_flag = true)]
+    Report {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// A subcommand's entry point: its argv, program name first.
@@ -64,6 +110,13 @@ fn main() {
         Command::Perplexity { args } => ("perplexity", perplexity::main, args),
         Command::Placement { args } => ("placement", placement::main, args),
         Command::Replay { args } => ("replay", replay::main, args),
+        Command::Compare { args } => ("compare", store::compare, args),
+        Command::Import { args } => ("import", store::import, args),
+        Command::Export { args } => ("export", store::export, args),
+        Command::Commits { args } => ("commits", commits::main, args),
+        Command::Rankings { args } => ("rankings", results::rankings, args),
+        Command::Results { args } => ("results", results::main, args),
+        Command::Report { args } => ("report", report::main, args),
     };
     let argv = std::iter::once(format!("benchkit {name}")).chain(args).collect();
     if let Err(e) = run(argv) {

@@ -14,6 +14,7 @@
 use benchkit::cli::perplexity::PerplexityArgs;
 use benchkit::perplexity::report::TextReport;
 use benchkit::perplexity::PerplexityOutput;
+use benchkit::store::StoredRecord;
 use benchkit::Backend;
 use std::io::Write;
 
@@ -21,6 +22,7 @@ use std::io::Write;
 pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let args = PerplexityArgs::try_parse_argv(argv).unwrap_or_else(|e| e.exit());
     let (job, base) = args.job()?;
+    let stored = args.store.writer()?;
     let layout = job.params.layout()?;
     let text: Box<dyn Write> = if args.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let mut report = TextReport::new(text, std::io::stderr(), layout);
@@ -34,6 +36,16 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
             _ => anyhow::bail!("this build cannot print a {result:?} as JSON"),
         };
         println!("{json}");
+    }
+    if let Some(mut w) = stored {
+        let (provenance, record) = match &result {
+            PerplexityOutput::KlDivergence(r) => (&r.provenance, StoredRecord::from(&**r)),
+            PerplexityOutput::Perplexity(r) => (&r.provenance, StoredRecord::from(&**r)),
+            _ => anyhow::bail!("this build cannot store a {result:?}"),
+        };
+        w.write(provenance, &record)?;
+        eprintln!("{}", w.summary());
+        w.finish(None)?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let args = PlacementArgs::try_parse_argv(argv).unwrap_or_else(|e| e.exit());
     let backend = Backend::init()?;
     let (config, synthetic) = args.config(&backend)?;
+    let stored = args.store.writer()?;
     if let Some(name) = synthetic {
         eprintln!("no -m given: using the embedded synthetic model {name} (generated once, cached)");
     }
@@ -50,6 +51,13 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
             print!("{}", report.markdown());
         }
         None => print!("{}", report.markdown()),
+    }
+    if let Some(mut w) = stored {
+        for record in benchkit::store::placement_records(&report) {
+            w.write(&report.provenance, &record)?;
+        }
+        eprintln!("{}", w.summary());
+        w.finish(None)?;
     }
     Ok(())
 }

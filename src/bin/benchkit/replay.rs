@@ -13,6 +13,7 @@
 
 use benchkit::cli::replay::ReplayArgs;
 use benchkit::cli::CliError;
+use benchkit::store::StoredRecord;
 use benchkit::Backend;
 use std::time::Instant;
 
@@ -26,6 +27,9 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         benchkit::synth::default_model(&backend).map_err(|e| CliError::Invalid { flag: "-m", reason: e.to_string() })
     };
     let prepared = args.config(default_model)?.prepare(&backend)?;
+    let stored = args.store.writer()?;
+    // The store keeps per-request latencies as samples, so stored replays compare with CIs.
+    let mut requests = Vec::new();
     if let Some(t) = &prepared.dataset().truncation {
         eprintln!("dataset {}: {t}", prepared.dataset().path.as_deref().unwrap_or("?"));
     }
@@ -34,6 +38,9 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let result = prepared.run(&backend, |rec| {
         done += 1;
         failed += usize::from(!rec.ok());
+        if stored.is_some() {
+            requests.push(rec.clone());
+        }
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
         eprint!("\r{done}/{total} done, {failed} failed, {rate:.2} req/s   ");
     })?;
@@ -42,6 +49,11 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     match &args.save_result {
         Some(p) => std::fs::write(p, &text)?,
         None => println!("{text}"),
+    }
+    if let Some(mut w) = stored {
+        w.write(&result.provenance, &StoredRecord::from(&result).with_request_samples(&requests))?;
+        eprintln!("{}", w.summary());
+        w.finish(None)?;
     }
     Ok(())
 }
