@@ -10,11 +10,15 @@ fi
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 # Capability features: each builds alone, and `bench` alone pulls in no async or HTTP stack.
-for f in bench perplexity replay replay-http placement "bench,cli" "perplexity,cli" "replay,cli" "placement,cli"; do
+for f in bench perplexity replay replay-http placement store postgres serve report \
+  "bench,cli" "perplexity,cli" "replay,cli" "placement,cli" "store,cli" "serve,report,cli"; do
   cargo check --release -p benchkit --no-default-features --features "native,$f"
 done
-heavy=$(cargo tree -p benchkit --no-default-features --features native,bench -e normal --prefix none | grep -E '^(tokio|hyper|rustls|tokio-rustls|webpki-roots) ' || true)
-if [ -n "$heavy" ]; then
-  echo "lint: benchkit with --features bench depends on: $heavy" >&2
-  exit 1
-fi
+# A pp/tg user, and one who stores results, compile no async runtime or HTTP stack.
+for f in bench store; do
+  heavy=$(cargo tree -p benchkit --no-default-features --features "native,$f" -e normal --prefix none | grep -E '^(tokio|hyper|rustls|tokio-rustls|webpki-roots|axum) ' || true)
+  if [ -n "$heavy" ]; then
+    echo "lint: benchkit with --features $f depends on: $heavy" >&2
+    exit 1
+  fi
+done

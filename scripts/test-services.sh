@@ -13,6 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# PNG export rasterises text with a system font.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-services: installing ${need[*]}" >&2
   $sudo apt-get update -qq

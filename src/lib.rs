@@ -19,19 +19,30 @@ pub fn test_model() -> PathBuf {
     path
 }
 
-/// Path of llama.cpp's own llama-server, built from the same llama.cpp version by
-/// scripts/build-reference-tools.sh: `BENCHKIT_LLAMA_SERVER`, else its build directory. Panics
-/// with the command to build it when it is missing.
-pub fn llama_server() -> PathBuf {
-    let path = std::env::var_os("BENCHKIT_LLAMA_SERVER")
+/// Path of one of llama.cpp's own tools (`llama-server`, `llama-bench`, ...), built from the
+/// same llama.cpp version by scripts/build-reference-tools.sh: `env` (`BENCHKIT_LLAMA_SERVER`,
+/// `BENCHKIT_LLAMA_BENCH`) when set, else that script's build directory. Panics with the
+/// command to build it when it is missing.
+fn reference_tool(name: &str, env: &str) -> PathBuf {
+    let path = std::env::var_os(env)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference/build/bin/llama-server"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reference/build/bin").join(name));
     assert!(
         path.is_file(),
-        "llama-server not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)",
+        "{name} not found at {}: run scripts/build-reference-tools.sh (scripts/test.sh does)",
         path.display()
     );
     path
+}
+
+/// llama.cpp's llama-server (see [`reference_tool`]).
+pub fn llama_server() -> PathBuf {
+    reference_tool("llama-server", "BENCHKIT_LLAMA_SERVER")
+}
+
+/// llama.cpp's llama-bench (see [`reference_tool`]).
+pub fn llama_bench() -> PathBuf {
+    reference_tool("llama-bench", "BENCHKIT_LLAMA_BENCH")
 }
 
 /// Size in bytes of the real test model file.

@@ -106,6 +106,22 @@ fn build_store(path: &Path) {
                 store.insert_record(run, &rec).unwrap();
             }
             if build == 4204 {
+                // The newest build is swept further: threads at a second batch size, and batch
+                // sizes at 8 threads.
+                for t in [1u32, 2, 4] {
+                    let rec = record(
+                        "bench",
+                        test,
+                        &[
+                            ("n_threads", t.to_string()),
+                            ("n_batch", "512".into()),
+                            ("n_prompt", n_prompt.into()),
+                            ("n_gen", n_gen.into()),
+                        ],
+                        vec![("ts", ts(base * f64::from(t).powf(0.8) * speedup * 0.94))],
+                    );
+                    store.insert_record(run, &rec).unwrap();
+                }
                 for b in [128u32, 256, 512, 1024] {
                     let f = 1.0 - 0.4 / f64::from(b).log2();
                     let rec = record(
@@ -150,8 +166,8 @@ fn build_store(path: &Path) {
         );
         rec.result = serde_json::json!({
             "request_rate": rate,
-            "percentiles_ttft_ms": [[50.0, 0.0], [99.0, p99(&ttft)]],
-            "percentiles_itl_ms": [[50.0, 0.0], [99.0, p99(&itl)]],
+            "percentiles_ttft_ms": [[99.0, p99(&ttft)]],
+            "percentiles_itl_ms": [[99.0, p99(&itl)]],
         });
         store.insert_record(run, &rec).unwrap();
     }
@@ -161,15 +177,24 @@ fn build_store(path: &Path) {
             "placement",
             "pp512",
             &[("arm", arm.into()), ("baseline", "default".into()), ("rounds", "6".into())],
-            vec![("ts", Metric::from_samples("t/s", true, [1.0, 1.04, 0.98, 1.02, 0.97, 1.01].iter().map(|x| 900.0 * f * x).collect()))],
+            vec![(
+                "ts",
+                Metric::from_samples(
+                    "t/s",
+                    true,
+                    [1.0, 1.04, 0.98, 1.02, 0.97, 1.01].iter().map(|x| 900.0 * f * x).collect(),
+                ),
+            )],
         );
         store.insert_record(run, &rec).unwrap();
     }
 }
 
-/// Runs Chromium headless on `page` with a fresh profile, killing it after a minute.
+/// Runs Chromium headless on `page` with a fresh profile, killing it after 90 s. Its output
+/// goes to files: a DOM dump fills a pipe long before Chromium exits.
 fn chromium_run(dir: &Path, args: &[String], page: &Path) -> Output {
     let profile = tempfile::tempdir_in(dir).unwrap();
+    let (out_path, err_path) = (profile.path().join("stdout"), profile.path().join("stderr"));
     let mut c = Command::new(chromium());
     c.args([
         "--headless",
@@ -184,21 +209,26 @@ fn chromium_run(dir: &Path, args: &[String], page: &Path) -> Output {
         "--enable-logging=stderr",
         "--v=0",
     ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg(format!("--user-data-dir={}", profile.path().join("profile").display()))
     .args(args)
     .arg(format!("file://{}", page.display()))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&out_path).unwrap())
+    .stderr(std::fs::File::create(&err_path).unwrap());
     let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
     let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{c:?} still running after 90 s");
+            let _ = child.wait();
+            panic!("{c:?} still running after 90 s:\n{}", std::fs::read_to_string(&err_path).unwrap_or_default());
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
+    let out = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
     assert!(out.status.success(), "{c:?}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -240,7 +270,8 @@ fn layout(dir: &Path, html: &str) -> Layout {
     );
     let dom = String::from_utf8_lossy(&out.stdout);
     let attr = |name: &str| {
-        let start = dom.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("no {name} in the probe's DOM")) + name.len() + 2;
+        let start =
+            dom.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("no {name} in the probe's DOM")) + name.len() + 2;
         dom[start..start + dom[start..].find('"').unwrap()].to_string()
     };
     let boxes = attr("data-layout")
@@ -283,7 +314,9 @@ fn the_report_renders_in_chromium_with_every_chart() {
     let db = dir.join("results.db");
     build_store(&db);
     let page = dir.join("report.html");
-    let out = run_ok(benchkit().args(["report", "--store"]).arg(&db).arg("-o").arg(&page).args(["--title", "benchkit test report"]));
+    let out = run_ok(
+        benchkit().args(["report", "--store"]).arg(&db).arg("-o").arg(&page).args(["--title", "benchkit test report"]),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("left out"), "every chart has data: {stderr}");
     let html = std::fs::read_to_string(&page).unwrap();
@@ -338,7 +371,7 @@ fn the_report_renders_in_chromium_with_every_chart() {
         assert!(bx[2] >= 400 && bx[3] >= 250, "{name} is drawn {}x{} px", bx[2], bx[3]);
         assert!(bx[1] + bx[3] <= shot.height, "{name} is below the screenshot");
         let (ink, seen) = inspect(&shot, *bx);
-        assert!((0.03..0.6).contains(&ink), "{name}: {:.1}% of its area drawn", ink * 100.0);
+        assert!((0.015..0.6).contains(&ink), "{name}: {:.1}% of its area drawn", ink * 100.0);
         assert!(seen.len() >= colours, "{name}: palette colours {seen:?}, want at least {colours}");
     }
     // And outside the charts the page is mostly background: a blank or garbled screenshot fails.
@@ -368,16 +401,22 @@ fn single_charts_export_as_svg_and_png() {
     let png_path = dir.join("threads.png");
     run_ok(&mut report(&["--chart", "threads", "-o", png_path.to_str().unwrap()]));
     let png = Raster::from_png(&std::fs::read(&png_path).unwrap()).unwrap();
-    assert_eq!((png.width, png.height), (640, 420));
+    // A panel per test, pp512 and tg128, side by side.
+    assert_eq!((png.width, png.height), (1300, 420));
     let (ink, colours) = inspect(&png, [0, 0, png.width, png.height]);
-    assert!(ink > 0.03, "{:.1}% drawn", ink * 100.0);
+    assert!(ink > 0.015, "{:.1}% drawn", ink * 100.0);
     assert!(colours.len() >= 2, "both series' colours: {colours:?}");
 
     // The filter leaves the chart no data: an error that says so, and no file.
     let empty = dir.join("empty.svg");
-    let out = report(&["--chart", "placement", "--filter", "kind=bench", "-o", empty.to_str().unwrap()]).output().unwrap();
+    let out =
+        report(&["--chart", "placement", "--filter", "kind=bench", "-o", empty.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no placement records"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no placement records"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!empty.exists());
     // A page needs .html (or stdout), a chart .svg or .png.
     let out = report(&["-o", dir.join("page.png").to_str().unwrap()]).output().unwrap();

@@ -65,13 +65,13 @@ pub mod stats;
 pub mod system;
 // What happens to results after a run: the store, comparisons, rankings, commit sweeps.
 #[cfg(feature = "store")]
-pub mod store;
-#[cfg(feature = "store")]
 pub mod commits;
-#[cfg(feature = "serve")]
-pub mod serve;
 #[cfg(feature = "report")]
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
+#[cfg(feature = "store")]
+pub mod store;
 
 // Front ends: the `benchkit` command's flags.
 #[cfg(feature = "cli")]

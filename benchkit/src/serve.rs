@@ -284,7 +284,12 @@ fn by_of(q: &HashMap<String, String>) -> Result<RankBy, (StatusCode, serde_json:
     q.get("by").map_or(Ok(RankBy::Model), |b| b.parse().map_err(|e| error(StatusCode::BAD_REQUEST, e)))
 }
 
-fn rankings_answer(state: &AppState, generation: i64, metrics: &[RankMetric], q: &HashMap<String, String>) -> (StatusCode, serde_json::Value) {
+fn rankings_answer(
+    state: &AppState,
+    generation: i64,
+    metrics: &[RankMetric],
+    q: &HashMap<String, String>,
+) -> (StatusCode, serde_json::Value) {
     let (filter, by) = match (filter_of(q), by_of(q)) {
         (Ok(f), Ok(b)) => (f, b),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -304,7 +309,11 @@ fn rankings_answer(state: &AppState, generation: i64, metrics: &[RankMetric], q:
     (StatusCode::OK, rankings::llm_benchmark_json(&sets))
 }
 
-async fn all_rankings(State(state): State<Arc<AppState>>, uri: Uri, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn all_rankings(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let compute: Compute = Box::new(move |s, g| rankings_answer(s, g, &RankMetric::ALL, &q));
     answer(state, cache_key(&uri), compute).await
 }

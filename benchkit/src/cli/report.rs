@@ -89,17 +89,23 @@ impl ReportArgs {
     /// # Errors
     /// [`ReportError::NoData`](crate::report::ReportError::NoData) when the one chart asked for
     /// has nothing to draw; drawing and PNG errors.
-    pub fn render(&self, kind: OutputKind, entries: &[crate::store::Entry]) -> Result<Rendered, crate::report::ReportError> {
+    pub fn render(
+        &self,
+        kind: OutputKind,
+        entries: &[crate::store::Entry],
+    ) -> Result<Rendered, crate::report::ReportError> {
         let chart = |c: Option<Chart>| c.ok_or_else(|| crate::report::ReportError::Svg("no --chart given".into()));
         Ok(match kind {
             OutputKind::Html => {
                 let report = crate::report::Report::from_entries(entries, &self.options());
-                let left_out = report.charts.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
+                let left_out =
+                    report.charts.iter().filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string)).collect();
                 Rendered { bytes: report.html().into_bytes(), left_out }
             }
-            OutputKind::Svg => {
-                Rendered { bytes: crate::report::chart_svg(chart(self.chart)?, entries)?.into_bytes(), left_out: Vec::new() }
-            }
+            OutputKind::Svg => Rendered {
+                bytes: crate::report::chart_svg(chart(self.chart)?, entries)?.into_bytes(),
+                left_out: Vec::new(),
+            },
             OutputKind::Png => {
                 let svg = crate::report::chart_svg(chart(self.chart)?, entries)?;
                 Rendered { bytes: crate::report::svg_to_png(&svg)?, left_out: Vec::new() }

@@ -33,7 +33,9 @@ impl StoreArg {
 
 /// `--filter k=v[,k=v...]`, repeatable: all must hold.
 pub(crate) fn filter(items: &[String]) -> Result<Filter, CliError> {
-    items.iter().try_fold(Filter::all(), |f, s| Ok(f.and(&Filter::parse(s).map_err(|e| CliError::invalid("--filter", e))?)))
+    items
+        .iter()
+        .try_fold(Filter::all(), |f, s| Ok(f.and(&Filter::parse(s).map_err(|e| CliError::invalid("--filter", e))?)))
 }
 
 /// Table or JSON.
@@ -228,7 +230,8 @@ pub fn runs_markdown(runs: &[Run]) -> String {
             *cell = cell.replace('|', "\\|");
         }
     }
-    let widths: Vec<usize> = (0..head.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..head.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let right = |c: usize| matches!(c, 0 | 4 | 8);
     let line = |r: &[String]| {
         let cells: Vec<String> = r
@@ -239,8 +242,11 @@ pub fn runs_markdown(runs: &[Run]) -> String {
         format!("| {} |\n", cells.join(" | "))
     };
     let mut out = line(&rows[0]);
-    let seps: Vec<String> =
-        widths.iter().enumerate().map(|(c, w)| format!("-{}{}", "-".repeat(*w), if right(c) { ":" } else { "-" })).collect();
+    let seps: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(c, w)| format!("-{}{}", "-".repeat(*w), if right(c) { ":" } else { "-" }))
+        .collect();
     out.push_str(&format!("|{}|\n", seps.join("|")));
     for r in &rows[1..] {
         out.push_str(&line(r));
@@ -258,7 +264,8 @@ mod tests {
 
     #[test]
     fn rankings_flags() {
-        let a = RankingsArgs::try_parse_argv(argv("--metric e2e --store s.db --filter model=x --filter n_threads=2")).unwrap();
+        let a = RankingsArgs::try_parse_argv(argv("--metric e2e --store s.db --filter model=x --filter n_threads=2"))
+            .unwrap();
         assert_eq!((a.metric, a.by, a.output), (RankMetric::E2e, RankBy::Model, TableFormat::Md));
         assert_eq!(a.store.spec().unwrap(), "s.db");
         assert_eq!(a.filter().unwrap().keys().collect::<Vec<_>>(), ["model", "n_threads"]);
@@ -272,7 +279,8 @@ mod tests {
     #[cfg(feature = "serve")]
     #[test]
     fn serve_flags_default_to_loopback_and_refuse_remote() {
-        let ResultsCommand::Serve(s) = ResultsArgs::try_parse_argv(argv("serve --store s.db --no-auth")).unwrap().command
+        let ResultsCommand::Serve(s) =
+            ResultsArgs::try_parse_argv(argv("serve --store s.db --no-auth")).unwrap().command
         else {
             panic!("not serve")
         };
@@ -286,7 +294,9 @@ mod tests {
         };
         assert!(matches!(s.config(), Err(ServeArgsError::Serve(crate::serve::ServeError::NotLoopback(_)))));
         let ResultsCommand::Serve(s) =
-            ResultsArgs::try_parse_argv(argv("serve --store s.db --api-key-env BENCHKIT_TEST_NO_SUCH_KEY_VAR")).unwrap().command
+            ResultsArgs::try_parse_argv(argv("serve --store s.db --api-key-env BENCHKIT_TEST_NO_SUCH_KEY_VAR"))
+                .unwrap()
+                .command
         else {
             panic!("not serve")
         };
@@ -317,6 +327,9 @@ mod tests {
         let md = runs_markdown(&[run]);
         let lines: Vec<&str> = md.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[2].contains("| 01234567 |") && lines[2].contains("cpu \\| gpu") && lines[2].ends_with("3 |"), "{md}");
+        assert!(
+            lines[2].contains("| 01234567 |") && lines[2].contains("cpu \\| gpu") && lines[2].ends_with("3 |"),
+            "{md}"
+        );
     }
 }

@@ -271,15 +271,23 @@ mod tests {
     use super::*;
 
     fn compare(args: &[&str]) -> CompareArgs {
-        CompareArgs::try_parse_argv(std::iter::once("benchkit compare").chain(args.iter().copied()).map(String::from)).unwrap()
+        CompareArgs::try_parse_argv(std::iter::once("benchkit compare").chain(args.iter().copied()).map(String::from))
+            .unwrap()
     }
 
     #[test]
     fn bare_selections_name_the_by_key() {
         let c = compare(&["-b", "a1b2c3d", "-c", "e4f5a6b"]).config().unwrap();
-        assert_eq!((c.baseline.to_string(), c.candidate.to_string()), ("commit=a1b2c3d".into(), "commit=e4f5a6b".into()));
-        let c = compare(&["--by", "source", "-b", "llama-bench", "-c", "n_threads=2,source=benchkit"]).config().unwrap();
-        assert_eq!((c.baseline.to_string(), c.candidate.to_string()), ("source=llama-bench".into(), "n_threads=2,source=benchkit".into()));
+        assert_eq!(
+            (c.baseline.to_string(), c.candidate.to_string()),
+            ("commit=a1b2c3d".into(), "commit=e4f5a6b".into())
+        );
+        let c =
+            compare(&["--by", "source", "-b", "llama-bench", "-c", "n_threads=2,source=benchkit"]).config().unwrap();
+        assert_eq!(
+            (c.baseline.to_string(), c.candidate.to_string()),
+            ("source=llama-bench".into(), "n_threads=2,source=benchkit".into())
+        );
         assert_eq!((c.threshold, c.alpha, c.seed), (0.02, 0.05, 0x5eed));
     }
 
@@ -295,7 +303,9 @@ mod tests {
 
     #[test]
     fn export_format_follows_the_extension() {
-        let e = |a: &[&str]| ExportArgs::try_parse_argv(std::iter::once("x").chain(a.iter().copied()).map(String::from)).unwrap();
+        let e = |a: &[&str]| {
+            ExportArgs::try_parse_argv(std::iter::once("x").chain(a.iter().copied()).map(String::from)).unwrap()
+        };
         assert_eq!(e(&["-o", "r.CSV"]).format(), ExportFormat::Csv);
         assert_eq!(e(&["-o", "r.jsonl"]).format(), ExportFormat::Jsonl);
         assert_eq!(e(&["-o", "r.csv", "--format", "jsonl"]).format(), ExportFormat::Jsonl);

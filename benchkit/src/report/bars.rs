@@ -43,13 +43,22 @@ pub(super) fn placement(entries: &[Entry], seed: u64) -> Option<Vec<Panel>> {
                 }
                 let Some(m) = median(v) else { continue };
                 labels.push(label);
-                bars.push((labels.len() - 1, m, bootstrap_median_ci(v, seed ^ i as u64).filter(|_| v.len() > 1), colour));
+                bars.push((
+                    labels.len() - 1,
+                    m,
+                    bootstrap_median_ci(v, seed ^ i as u64).filter(|_| v.len() > 1),
+                    colour,
+                ));
             }
             // Bars labelled by their arm alone need no legend of arms.
             if tests.len() == 1 && !many_runs {
                 arms.iter_mut().for_each(String::clear);
             }
-            let test = if tests.len() == 1 { tests.iter().next().map_or(String::new(), |t| format!(" ({t})")) } else { String::new() };
+            let test = if tests.len() == 1 {
+                tests.iter().next().map_or(String::new(), |t| format!(" ({t})"))
+            } else {
+                String::new()
+            };
             Some(Panel {
                 title: format!("{metric} by placement arm{test}"),
                 x_label: "arm".into(),
@@ -65,8 +74,11 @@ pub(super) fn placement(entries: &[Entry], seed: u64) -> Option<Vec<Panel>> {
 
 /// J/token per test (and model, when several), coloured by record kind.
 pub(super) fn energy(entries: &[Entry], seed: u64) -> Option<Vec<Panel>> {
-    let recs: Vec<(&Entry, Vec<f64>)> =
-        entries.iter().filter(|e| e.record.status == "ok").filter_map(|e| metric_values(e, "j_per_token").map(|v| (e, v))).collect();
+    let recs: Vec<(&Entry, Vec<f64>)> = entries
+        .iter()
+        .filter(|e| e.record.status == "ok")
+        .filter_map(|e| metric_values(e, "j_per_token").map(|v| (e, v)))
+        .collect();
     if recs.is_empty() {
         return None;
     }

@@ -76,20 +76,23 @@ fn pooled(groups: BTreeMap<String, BTreeMap<u64, (f64, Vec<f64>)>>, seed: u64) -
         .collect()
 }
 
+/// A test's name (none: the records of several tests together) and its records.
+type TestGroup<'a, T> = (Option<String>, Vec<(&'a Entry, T)>);
+
 /// Tests drawn in panels of their own, side by side; more tests than this share one panel.
 const MAX_TEST_PANELS: usize = 3;
 
 /// The records split by test, each test's panel titled after it, when there are few tests:
 /// prompt processing and generation run an order of magnitude apart, and on one axis the
 /// slower test's line lies flat at the bottom.
-fn by_test<'a, T>(recs: Vec<(&'a Entry, T)>) -> Vec<(Option<String>, Vec<(&'a Entry, T)>)> {
+fn by_test<T>(recs: Vec<(&Entry, T)>) -> Vec<TestGroup<'_, T>> {
     let tests: BTreeSet<&str> = recs.iter().map(|r| r.0.record.name.as_str()).collect();
     if tests.len() > MAX_TEST_PANELS || tests.len() < 2 {
         let only = (tests.len() == 1).then(|| tests.iter().next().map(|t| t.to_string())).flatten();
         return vec![(only, recs)];
     }
     let tests: Vec<String> = tests.into_iter().map(str::to_string).collect();
-    let mut out: Vec<(Option<String>, Vec<(&Entry, T)>)> = tests.iter().map(|t| (Some(t.clone()), Vec::new())).collect();
+    let mut out: Vec<TestGroup<'_, T>> = tests.iter().map(|t| (Some(t.clone()), Vec::new())).collect();
     for r in recs {
         if let Some(i) = tests.iter().position(|t| *t == r.0.record.name) {
             out[i].1.push(r);
@@ -99,7 +102,11 @@ fn by_test<'a, T>(recs: Vec<(&'a Entry, T)>) -> Vec<(Option<String>, Vec<(&'a En
 }
 
 /// A panel's series names: without the test name when the panel is the test's.
-fn panel_series_names<'a>(entries: impl Iterator<Item = &'a Entry> + Clone, x_key: Option<&str>, test: Option<&str>) -> Vec<String> {
+fn panel_series_names<'a>(
+    entries: impl Iterator<Item = &'a Entry> + Clone,
+    x_key: Option<&str>,
+    test: Option<&str>,
+) -> Vec<String> {
     series_names(entries, x_key, test.is_none())
 }
 
@@ -118,6 +125,11 @@ fn against(entries: &[Entry], seed: u64, key: &str, x: XAxis, title: &str, x_lab
             for ((_, (v, x)), name) in recs.into_iter().zip(names) {
                 // Keyed by the value's bits: finite, parsed from the same text, so equal values agree.
                 groups.entry(name).or_default().entry(x.to_bits()).or_insert((x, Vec::new())).1.extend(v);
+            }
+            // A setting measured at one x only (another sweep's point) is no curve: it is left
+            // out where some setting has one.
+            if groups.values().any(|xs| xs.len() > 1) {
+                groups.retain(|_, xs| xs.len() > 1);
             }
             Panel {
                 title: test.map_or_else(|| title.to_string(), |t| format!("{t}: {title}")),

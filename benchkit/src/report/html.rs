@@ -64,7 +64,8 @@ pub(super) fn page(r: &Report) -> String {
                 );
             }
             Err(e) => {
-                let _ = writeln!(notes, "<p class=\"note\" id=\"note-{}\">{}</p>", chart.name(), escape(&note(*chart, e)));
+                let _ =
+                    writeln!(notes, "<p class=\"note\" id=\"note-{}\">{}</p>", chart.name(), escape(&note(*chart, e)));
             }
         }
     }

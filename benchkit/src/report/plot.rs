@@ -73,7 +73,10 @@ pub(crate) enum Body {
     Lines(Vec<Series>),
     /// Bars (category index on a [`XAxis::Categories`] axis, value, ci, colour index) and the
     /// legend's names by colour index.
-    Bars { bars: Vec<(usize, f64, Option<[f64; 2]>, usize)>, legend: Vec<String> },
+    Bars {
+        bars: Vec<(usize, f64, Option<[f64; 2]>, usize)>,
+        legend: Vec<String>,
+    },
 }
 
 /// One plot area.
@@ -221,7 +224,8 @@ pub(super) fn legend_corner(p: &Panel, x: (f64, f64), y: (f64, f64), plot_px: (u
 
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
+    // Ticks at whole values read as such: 20, not 20.0.
+    if a >= 100.0 || a == 0.0 || (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
@@ -285,7 +289,8 @@ where
         .y_labels(8)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&|v| fmt_num(*v))
-        .light_line_style(RGBColor(235, 235, 235))
+        // One grid line a tick: the finer ones added clutter, and size to the screenshot.
+        .max_light_lines(0)
         .bold_line_style(RGBColor(215, 215, 215))
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 15))
@@ -356,7 +361,11 @@ where
 }
 
 fn error_bar<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     x: f64,
     lo: f64,
     hi: f64,
@@ -368,7 +377,8 @@ where
     let style = c.stroke_width(1);
     chart.draw_series(std::iter::once(PathElement::new(vec![(x, lo), (x, hi)], style)))?;
     for y in [lo, hi] {
-        chart.draw_series(std::iter::once(EmptyElement::at((x, y)) + PathElement::new(vec![(-5, 0), (5, 0)], style)))?;
+        chart
+            .draw_series(std::iter::once(EmptyElement::at((x, y)) + PathElement::new(vec![(-5, 0), (5, 0)], style)))?;
     }
     Ok(())
 }

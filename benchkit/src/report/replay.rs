@@ -56,8 +56,12 @@ fn p99(e: &Entry, metric: &str) -> Option<f64> {
 }
 
 fn samples(e: &Entry, metric: &str) -> Vec<f64> {
-    let mut s: Vec<f64> =
-        e.record.metrics.get(metric).map(|m| m.samples.iter().copied().filter(|x| x.is_finite()).collect()).unwrap_or_default();
+    let mut s: Vec<f64> = e
+        .record
+        .metrics
+        .get(metric)
+        .map(|m| m.samples.iter().copied().filter(|x| x.is_finite()).collect())
+        .unwrap_or_default();
     s.sort_by(f64::total_cmp);
     s
 }
@@ -162,8 +166,10 @@ pub(super) fn latency_rate(entries: &[Entry], seed: u64) -> Option<Vec<Panel>> {
 
 /// Output throughput against mean E2EL (TTFT when no record has E2EL), a point per record.
 pub(super) fn throughput_latency(entries: &[Entry]) -> Option<Vec<Panel>> {
-    let recs: Vec<&Entry> =
-        replays(entries).into_iter().filter(|e| e.record.metrics.get("output_throughput").and_then(|m| m.mean).is_some()).collect();
+    let recs: Vec<&Entry> = replays(entries)
+        .into_iter()
+        .filter(|e| e.record.metrics.get("output_throughput").and_then(|m| m.mean).is_some())
+        .collect();
     let lat = ["e2el", "ttft"]
         .into_iter()
         .find(|m| recs.iter().any(|e| e.record.metrics.get(*m).and_then(|x| x.mean).is_some()))?;

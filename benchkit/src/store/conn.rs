@@ -103,6 +103,7 @@ pub(crate) trait Conn: Send {
 }
 
 /// `?` placeholders as PostgreSQL's `$1, $2, ...` (benchkit's SQL has no `?` in literals).
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn numbered_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;

@@ -60,7 +60,11 @@ impl Filter {
             if key.is_empty() {
                 return Err(bad("empty key"));
             }
-            conds.push(Cond { key: key.to_string(), values: value.split('|').map(|v| v.trim().to_string()).collect(), negated });
+            conds.push(Cond {
+                key: key.to_string(),
+                values: value.split('|').map(|v| v.trim().to_string()).collect(),
+                negated,
+            });
         }
         Ok(Filter { conds })
     }
@@ -84,7 +88,9 @@ impl Filter {
     fn holds(c: &Cond, value: Option<String>) -> bool {
         let prefix = matches!(c.key.as_str(), "commit" | "build_commit");
         let hit = value.is_some_and(|v| {
-            c.values.iter().any(|want| if prefix && want.len() >= 4 { v.starts_with(want.as_str()) } else { &v == want })
+            c.values
+                .iter()
+                .any(|want| if prefix && want.len() >= 4 { v.starts_with(want.as_str()) } else { &v == want })
         });
         hit != c.negated
     }

@@ -93,7 +93,12 @@ pub struct ImportReport {
 /// # Errors
 /// [`ImportError::Io`], [`ImportError::Parse`] (nothing is stored from a file that does not
 /// parse), [`ImportError::UnknownFormat`], [`ImportError::Store`].
-pub fn import_file(store: &Store, path: &Path, format: ImportFormat, label: Option<&str>) -> Result<ImportReport, ImportError> {
+pub fn import_file(
+    store: &Store,
+    path: &Path,
+    format: ImportFormat,
+    label: Option<&str>,
+) -> Result<ImportReport, ImportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io { path: path.into(), source })?;
     let label = label.map(str::to_string).or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
     import_text(store, &text, path, format, label)
@@ -126,7 +131,9 @@ pub fn import_text(
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str::<Json>(l).map_err(|e| e.to_string()).and_then(object).map_err(|r| bad(i + 1, r)))
+            .map(|(i, l)| {
+                serde_json::from_str::<Json>(l).map_err(|e| e.to_string()).and_then(object).map_err(|r| bad(i + 1, r))
+            })
             .collect::<Result<_, _>>()?,
         ImportFormat::LlamaBenchCsv => csv_rows(text).map_err(|(line, r)| bad(line, r))?,
         ImportFormat::LlamaBenchSql => sql_rows(text).map_err(|(line, r)| bad(line, r))?,
@@ -197,7 +204,9 @@ fn detect(text: &str, path: &Path) -> Option<ImportFormat> {
                 ImportFormat::LlamaBenchJsonl
             }
         }
-        _ if t.starts_with("CREATE TABLE") || t.starts_with("INSERT INTO") || t.starts_with("--") => ImportFormat::LlamaBenchSql,
+        _ if t.starts_with("CREATE TABLE") || t.starts_with("INSERT INTO") || t.starts_with("--") => {
+            ImportFormat::LlamaBenchSql
+        }
         _ if t.starts_with("build_commit,") => ImportFormat::LlamaBenchCsv,
         _ => return None,
     })
@@ -226,7 +235,9 @@ fn param_text(name: &str, v: &Json) -> String {
     let ty = crate::bench::field_type(name);
     match (ty, v) {
         (_, Json::Bool(b)) => if *b { "1" } else { "0" }.into(),
-        (Some(FieldType::Bool), Json::String(s)) if s == "true" || s == "false" => if s == "true" { "1" } else { "0" }.into(),
+        (Some(FieldType::Bool), Json::String(s)) if s == "true" || s == "false" => {
+            if s == "true" { "1" } else { "0" }.into()
+        }
         (Some(FieldType::Float), v) => match v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
             Some(x) => format!("{x:.6}"),
             None => str_value(v),
@@ -277,7 +288,11 @@ fn bench_row(row: &Map<String, Json>, label: Option<String>, format: ImportForma
     };
     let params = row
         .iter()
-        .filter(|(k, _)| !super::record::BENCH_NON_KEYS.contains(&k.as_str()) && k.as_str() != "provenance" && k.as_str() != "telemetry")
+        .filter(|(k, _)| {
+            !super::record::BENCH_NON_KEYS.contains(&k.as_str())
+                && k.as_str() != "provenance"
+                && k.as_str() != "telemetry"
+        })
         .map(|(k, v)| (k.clone(), param_text(k, v)))
         .collect();
     let n = |k| num_of(row, k).unwrap_or(0.0) as u64;
@@ -517,8 +532,18 @@ pub fn export(entries: &[Entry], format: ExportFormat, mut out: impl Write) -> s
             }
         }
         ExportFormat::Csv => {
-            const FIXED: &[&str] =
-                &["run", "source", "build_commit", "build_number", "machine", "started_at", "kind", "test", "model", "status"];
+            const FIXED: &[&str] = &[
+                "run",
+                "source",
+                "build_commit",
+                "build_number",
+                "machine",
+                "started_at",
+                "kind",
+                "test",
+                "model",
+                "status",
+            ];
             let params: std::collections::BTreeSet<&str> =
                 entries.iter().flat_map(|e| e.record.params.keys().map(String::as_str)).collect();
             let metrics: std::collections::BTreeSet<&str> =
@@ -531,7 +556,12 @@ pub fn export(entries: &[Entry], format: ExportFormat, mut out: impl Write) -> s
             writeln!(out, "{}", header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","))?;
             for e in entries {
                 let mut row: Vec<String> = FIXED.iter().map(|k| e.value(k).unwrap_or_default()).collect();
-                row.extend(params.iter().filter(|p| !FIXED.contains(p)).map(|p| e.record.params.get(*p).cloned().unwrap_or_default()));
+                row.extend(
+                    params
+                        .iter()
+                        .filter(|p| !FIXED.contains(p))
+                        .map(|p| e.record.params.get(*p).cloned().unwrap_or_default()),
+                );
                 for m in &metrics {
                     let metric = e.record.metrics.get(*m);
                     let f = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();

@@ -27,8 +27,8 @@ mod filter;
 pub mod import;
 #[cfg(feature = "placement")]
 mod placement;
-mod record;
 pub mod rankings;
+mod record;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -316,15 +316,19 @@ impl Store {
     fn write<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut guard = self.lock();
         let conn = guard.as_mut();
-        // MUTATION conn.begin()?;
+        conn.begin()?;
         // The bump comes first: on PostgreSQL its row lock makes concurrent writers (other
         // processes, other machines) take turns, as SQLite's `BEGIN IMMEDIATE` does, so that a
         // record's `max(seq) + 1` is never computed by two writers at once.
         let out = conn
-            .execute("UPDATE benchkit_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'generation'", &[])
+            .execute(
+                "UPDATE benchkit_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'generation'",
+                &[],
+            )
             .and_then(|_| f(conn));
         match out {
             Ok(v) => {
+                conn.batch("COMMIT")?;
                 Ok(v)
             }
             Err(e) => {
@@ -510,7 +514,10 @@ impl Store {
             .collect();
         let mut c = self.lock();
         let mut records: BTreeMap<i64, Entry> = BTreeMap::new();
-        for r in c.query("SELECT id, run_id, seq, kind, name, model, status, error, result FROM records ORDER BY run_id, seq", &[])? {
+        for r in c.query(
+            "SELECT id, run_id, seq, kind, name, model, status, error, result FROM records ORDER BY run_id, seq",
+            &[],
+        )? {
             let Some(run) = runs.get(&r[1].int()) else { continue };
             records.insert(
                 r[0].int(),

@@ -12,12 +12,30 @@ pub(crate) struct Postgres {
 }
 
 fn err(e: postgres::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::Database(describe(&e))
+}
+
+/// The server's message: the client's own `Display` says only "db error".
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let mut s = format!("{} (SQLSTATE {})", d.message(), d.code().code());
+            if let Some(detail) = d.detail() {
+                s.push_str(": ");
+                s.push_str(detail);
+            }
+            s
+        }
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 impl Postgres {
     pub(crate) fn open(url: &str, read_only: bool) -> Result<Self, StoreError> {
-        let refused = |e: postgres::Error| StoreError::Open { store: super::redact_url(url), reason: e.to_string() };
+        let refused = |e: postgres::Error| StoreError::Open { store: super::redact_url(url), reason: describe(&e) };
         let mut client = Client::connect(url, NoTls).map_err(refused)?;
         if read_only {
             // The server, not only benchkit's code, refuses writes on a reader's connection
@@ -33,11 +51,7 @@ impl Postgres {
 struct Param<'a>(&'a Value);
 
 impl ToSql for Param<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         // The binary protocol takes each type's own encoding: a value written in another
         // type's bytes would be misread, not refused, so every pairing is explicit.
         let int = |v: i64, out: &mut bytes::BytesMut| -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {

@@ -115,14 +115,18 @@ impl RankMetric {
 
     /// Whether a record counts, and its value (the record's mean, else its samples' mean) and
     /// raw samples. `ts` means pp or tg only by the test's shape: a pp+tg test is neither.
-    fn value<'e>(self, e: &'e Entry) -> Option<(f64, &'e [f64])> {
+    fn value(self, e: &Entry) -> Option<(f64, &[f64])> {
         let r = &e.record;
         if r.status != "ok" {
             return None;
         }
         let param = |k: &str| r.params.get(k).map(|v| v.trim());
         match self {
-            RankMetric::Pp if r.kind != "bench" || param("n_gen") != Some("0") || matches!(param("n_prompt"), Some("0") | None) => {
+            RankMetric::Pp
+                if r.kind != "bench"
+                    || param("n_gen") != Some("0")
+                    || matches!(param("n_prompt"), Some("0") | None) =>
+            {
                 return None;
             }
             RankMetric::Tg if r.kind != "bench" || param("n_prompt") != Some("0") => return None,
@@ -131,9 +135,10 @@ impl RankMetric {
         let m = r.metrics.get(self.store_metric())?;
         let samples: &[f64] = &m.samples;
         let finite: Vec<f64> = samples.iter().copied().filter(|s| s.is_finite()).collect();
-        let mean = m.mean.filter(|v| v.is_finite()).or_else(|| {
-            (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
-        })?;
+        let mean = m
+            .mean
+            .filter(|v| v.is_finite())
+            .or_else(|| (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64))?;
         Some((mean, samples))
     }
 }
@@ -356,14 +361,8 @@ fn fmt_value(v: f64) -> String {
 pub fn to_markdown(metric: RankMetric, by: RankBy, ranked: &[Ranking]) -> String {
     let unit = ranked.first().map_or_else(|| metric.default_unit().to_string(), |r| r.unit.clone());
     let head = if unit.is_empty() { metric.name().to_string() } else { format!("{} ({unit})", metric.name()) };
-    let mut rows: Vec<[String; 6]> = vec![[
-        "#".into(),
-        by.name().into(),
-        head,
-        "95% CI".into(),
-        "runs".into(),
-        "records".into(),
-    ]];
+    let mut rows: Vec<[String; 6]> =
+        vec![["#".into(), by.name().into(), head, "95% CI".into(), "runs".into(), "records".into()]];
     for (i, r) in ranked.iter().enumerate() {
         rows.push([
             (i + 1).to_string(),
@@ -378,14 +377,22 @@ pub fn to_markdown(metric: RankMetric, by: RankBy, ranked: &[Ranking]) -> String
     let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let right = [true, false, true, true, true, true];
     let line = |r: &[String; 6]| {
-        let cells: Vec<String> = (0..6)
-            .map(|c| if right[c] { format!("{:>w$}", r[c], w = widths[c]) } else { format!("{:<w$}", r[c], w = widths[c]) })
-            .collect();
+        let cells: Vec<String> =
+            (0..6)
+                .map(|c| {
+                    if right[c] {
+                        format!("{:>w$}", r[c], w = widths[c])
+                    } else {
+                        format!("{:<w$}", r[c], w = widths[c])
+                    }
+                })
+                .collect();
         format!("| {} |\n", cells.join(" | "))
     };
     let mut out = line(&rows[0]);
-    let seps: Vec<String> =
-        (0..6).map(|c| if right[c] { format!("{}:", "-".repeat(widths[c])) } else { format!("{}-", "-".repeat(widths[c])) }).collect();
+    let seps: Vec<String> = (0..6)
+        .map(|c| if right[c] { format!("{}:", "-".repeat(widths[c])) } else { format!("{}-", "-".repeat(widths[c])) })
+        .collect();
     out.push_str(&format!("|{}|\n", seps.iter().map(|s| format!("-{s}")).collect::<Vec<_>>().join("|")));
     for r in &rows[1..] {
         out.push_str(&line(r));
@@ -543,8 +550,20 @@ mod tests {
     fn llm_benchmark_shape_has_one_object_per_metric() {
         let r1 = run(1, "c", 1, "m");
         let entries = vec![
-            entry(&r1, "replay", "b", &[], &[("ttft", ms(&[50.0, 70.0])), ("rps", Metric::summary("req/s", true, 2.0, None, 1))]),
-            entry(&r1, "replay", "a", &[], &[("ttft", ms(&[30.0])), ("rps", Metric::summary("req/s", true, 1.0, None, 1))]),
+            entry(
+                &r1,
+                "replay",
+                "b",
+                &[],
+                &[("ttft", ms(&[50.0, 70.0])), ("rps", Metric::summary("req/s", true, 2.0, None, 1))],
+            ),
+            entry(
+                &r1,
+                "replay",
+                "a",
+                &[],
+                &[("ttft", ms(&[30.0])), ("rps", Metric::summary("req/s", true, 1.0, None, 1))],
+            ),
         ];
         let sets = all_rankings(&entries, RankBy::Model);
         let v = llm_benchmark_json(&sets);
@@ -563,8 +582,24 @@ mod tests {
     #[test]
     fn markdown_lists_best_first_and_escapes_pipes() {
         let r = vec![
-            Ranking { name: "a|b".into(), mean: 1.5, ci: Some([1.0, 2.0]), n_runs: 2, n_records: 3, unit: "ms".into(), higher_is_better: false },
-            Ranking { name: "c".into(), mean: 2500.0, ci: None, n_runs: 1, n_records: 1, unit: "ms".into(), higher_is_better: false },
+            Ranking {
+                name: "a|b".into(),
+                mean: 1.5,
+                ci: Some([1.0, 2.0]),
+                n_runs: 2,
+                n_records: 3,
+                unit: "ms".into(),
+                higher_is_better: false,
+            },
+            Ranking {
+                name: "c".into(),
+                mean: 2500.0,
+                ci: None,
+                n_runs: 1,
+                n_records: 1,
+                unit: "ms".into(),
+                higher_is_better: false,
+            },
         ];
         let md = to_markdown(RankMetric::Ttft, RankBy::Model, &r);
         let lines: Vec<&str> = md.lines().collect();

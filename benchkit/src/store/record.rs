@@ -147,7 +147,8 @@ pub struct StoredRecord {
 
 impl StoredRecord {
     fn energy_metric(&mut self) {
-        let j = self.telemetry.as_ref().and_then(|t| t.pointer("/energy/j_per_token")).and_then(serde_json::Value::as_f64);
+        let j =
+            self.telemetry.as_ref().and_then(|t| t.pointer("/energy/j_per_token")).and_then(serde_json::Value::as_f64);
         if let Some(j) = j {
             self.metrics.insert("j_per_token".into(), Metric::summary("J/token", false, j, None, 1));
         }
@@ -238,10 +239,17 @@ pub(crate) fn replay_metrics(v: &serde_json::Value) -> BTreeMap<String, Metric> 
         .get("itls")
         .and_then(serde_json::Value::as_array)
         .map(|a| {
-            a.iter().filter_map(serde_json::Value::as_array).flatten().filter_map(serde_json::Value::as_f64).map(|s| s * 1000.0).collect()
+            a.iter()
+                .filter_map(serde_json::Value::as_array)
+                .flatten()
+                .filter_map(serde_json::Value::as_f64)
+                .map(|s| s * 1000.0)
+                .collect()
         })
         .unwrap_or_default();
-    for (name, samples) in [("ttft", seconds("ttfts")), ("tpot", Vec::new()), ("itl", flat_itls), ("e2el", seconds("e2els"))] {
+    for (name, samples) in
+        [("ttft", seconds("ttfts")), ("tpot", Vec::new()), ("itl", flat_itls), ("e2el", seconds("e2els"))]
+    {
         let Some(mean) = f(&format!("mean_{name}_ms")) else { continue };
         let n = f(&format!("count_{name}")).or_else(|| f("completed")).unwrap_or(0.0) as u64;
         let mut m = Metric::summary("ms", false, mean, f(&format!("std_{name}_ms")), n);
@@ -303,7 +311,8 @@ impl StoredRecord {
     pub fn with_request_samples(mut self, requests: &[crate::replay::RequestRecord]) -> Self {
         const MS: f64 = 1e6;
         let ok: Vec<_> = requests.iter().filter(|r| !r.warmup && r.failure.is_none()).collect();
-        let ttft: Vec<f64> = ok.iter().filter_map(|r| r.first_token_ns.map(|t| t.saturating_sub(r.sent_ns) as f64 / MS)).collect();
+        let ttft: Vec<f64> =
+            ok.iter().filter_map(|r| r.first_token_ns.map(|t| t.saturating_sub(r.sent_ns) as f64 / MS)).collect();
         let e2el: Vec<f64> = ok.iter().map(|r| r.end_ns.saturating_sub(r.sent_ns) as f64 / MS).collect();
         let itl: Vec<f64> = ok.iter().flat_map(|r| r.itl_ns.iter().map(|&x| x as f64 / MS)).collect();
         let tpot: Vec<f64> = ok
@@ -327,7 +336,8 @@ impl StoredRecord {
 impl From<&crate::perplexity::PerplexityResult> for StoredRecord {
     fn from(r: &crate::perplexity::PerplexityResult) -> Self {
         let mut rec = perplexity_record("perplexity", "ppl", &r.model.description, &r.params, &r.provenance, r);
-        rec.metrics.insert("ppl".into(), Metric::summary("ppl", false, r.ppl, Some(r.ppl_uncertainty), r.n_scored as u64));
+        rec.metrics
+            .insert("ppl".into(), Metric::summary("ppl", false, r.ppl, Some(r.ppl_uncertainty), r.n_scored as u64));
         rec.metrics.insert("tokens_per_s".into(), Metric::summary("t/s", true, r.timings.tokens_per_s, None, 1));
         rec.telemetry = serde_json::to_value(&r.telemetry).ok();
         rec.energy_metric();

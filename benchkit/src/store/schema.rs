@@ -145,7 +145,12 @@ pub(crate) fn migrate(conn: &mut dyn Conn, target: i64) -> Result<i64, StoreErro
             conn.batch(&m.sql.replace("{id}", id_column(conn.dialect())))?;
             conn.execute(
                 "INSERT INTO schema_migrations (version, applied_at, benchkit_version, what) VALUES (?, ?, ?, ?)",
-                &[m.version.into(), crate::provenance::rfc3339_now().into(), env!("CARGO_PKG_VERSION").into(), m.what.into()],
+                &[
+                    m.version.into(),
+                    crate::provenance::rfc3339_now().into(),
+                    env!("CARGO_PKG_VERSION").into(),
+                    m.what.into(),
+                ],
             )?;
             Ok(true)
         })();

@@ -25,7 +25,8 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     if args.output.as_os_str() == "-" {
         std::io::stdout().lock().write_all(&out.bytes)?;
     } else {
-        std::fs::write(&args.output, &out.bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
+        std::fs::write(&args.output, &out.bytes)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
         eprintln!("wrote {}", args.output.display());
     }
     Ok(())

@@ -178,7 +178,9 @@ pub enum CompareError {
         filter: String,
     },
     /// The sides share no key: nothing joins.
-    #[error("no record of the baseline ({baseline}) joins one of the candidate ({candidate}); they differ in {differ}")]
+    #[error(
+        "no record of the baseline ({baseline}) joins one of the candidate ({candidate}); they differ in {differ}"
+    )]
     NoJoin {
         /// The baseline's filter.
         baseline: String,
@@ -193,9 +195,12 @@ pub enum CompareError {
 const RUN_ONLY: &[&str] =
     &["run", "source", "label", "build_commit", "commit", "build_number", "build", "host", "started_at", "run_status"];
 
+/// Parameters a test's name already spells out (`pp512`, `tg128 @ d4096`): joined on, never
+/// shown as columns beside the test.
+const IN_TEST_NAME: &[&str] = &["n_prompt", "n_gen", "n_depth"];
+
 /// A record's join key: kind, test, model and machine (unless selected on), and parameters.
 type Key = BTreeMap<String, String>;
-
 
 /// Compares the baseline's records with the candidate's, both taken from `entries`.
 ///
@@ -280,12 +285,14 @@ pub fn compare(entries: &[Entry], config: &CompareConfig) -> Result<Comparison, 
     }
     let columns: Vec<String> = values
         .iter()
-        .filter(|(name, v)| v.len() > 1 && !matches!(**name, "kind" | "test" | "model"))
+        .filter(|(name, v)| v.len() > 1 && !matches!(**name, "kind" | "test" | "model") && !IN_TEST_NAME.contains(name))
         .map(|(n, _)| n.to_string())
         .collect();
     let common: BTreeMap<String, String> = values
         .iter()
-        .filter(|(name, v)| v.len() == 1 && !matches!(**name, "kind" | "test" | "model"))
+        .filter(|(name, v)| {
+            v.len() == 1 && !matches!(**name, "kind" | "test" | "model") && !IN_TEST_NAME.contains(name)
+        })
         .map(|(n, v)| (n.to_string(), v.iter().next().map_or_else(String::new, |s| s.to_string())))
         .collect();
 
@@ -304,8 +311,11 @@ pub fn compare(entries: &[Entry], config: &CompareConfig) -> Result<Comparison, 
             rows.push(row(k, &columns, metric, first.unit.clone(), first.higher_is_better, sa, sb, config));
         }
     }
-    rows.sort_by(|x, y| (&x.kind, &x.model, &x.test, &x.key, &x.metric).cmp(&(&y.kind, &y.model, &y.test, &y.key, &y.metric)));
-    let runs = |v: &[&Entry]| -> Vec<RunId> { v.iter().map(|e| e.run.id).collect::<BTreeSet<_>>().into_iter().collect() };
+    rows.sort_by(|x, y| {
+        (&x.kind, &x.model, &x.test, &x.key, &x.metric).cmp(&(&y.kind, &y.model, &y.test, &y.key, &y.metric))
+    });
+    let runs =
+        |v: &[&Entry]| -> Vec<RunId> { v.iter().map(|e| e.run.id).collect::<BTreeSet<_>>().into_iter().collect() };
     Ok(Comparison {
         baseline: text(&config.baseline),
         candidate: text(&config.candidate),

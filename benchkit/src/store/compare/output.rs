@@ -45,8 +45,8 @@ pub fn to_markdown(c: &Comparison) -> String {
     header.extend(c.columns.iter().cloned());
     header.extend(["metric", "baseline", "candidate", "ratio", "95% CI", "p", "verdict"].map(String::from));
     let _ = writeln!(s, "| {} |", header.join(" | "));
-    let align: Vec<&str> =
-        header.iter().enumerate().map(|(i, _)| if i + 7 >= header.len() && i + 2 < header.len() { "---:" } else { "---" }).collect();
+    let numeric = ["baseline", "candidate", "ratio", "p"];
+    let align: Vec<&str> = header.iter().map(|h| if numeric.contains(&h.as_str()) { "---:" } else { "---" }).collect();
     let _ = writeln!(s, "| {} |", align.join(" | "));
     for r in &c.rows {
         let mut cells = vec![r.model.clone(), r.test.clone()];

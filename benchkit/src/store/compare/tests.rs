@@ -157,7 +157,11 @@ fn repeated_runs_pool_and_only_differing_columns_show() {
     let two = &c.rows[1];
     assert_eq!(two.verdict, Verdict::Regression);
     let md = to_markdown(&c);
-    assert!(md.contains("| model | test | n_threads | metric | baseline | candidate | ratio | 95% CI | p | verdict |"), "{md}");
+    assert!(
+        md.contains("| model | test | n_threads | metric | baseline | candidate | ratio | 95% CI | p | verdict |"),
+        "{md}"
+    );
+    assert!(md.contains("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- |"), "{md}");
     assert!(md.contains("| slower |"), "{md}");
     let csv = to_csv(&c);
     assert!(csv.starts_with("kind,model,test,n_threads,metric,unit,baseline_mean,"), "{csv}");
@@ -168,7 +172,10 @@ fn repeated_runs_pool_and_only_differing_columns_show() {
 #[test]
 fn machines_join_unless_selected() {
     let (r1, r2) = (run(1, "aaaa111", "epyc"), run(2, "bbbb222", "xeon"));
-    let e = vec![entry(1, &r1, "pp64", &[], ts(samples(100.0, 2.0, 5))), entry(2, &r2, "pp64", &[], ts(samples(90.0, 2.0, 5)))];
+    let e = vec![
+        entry(1, &r1, "pp64", &[], ts(samples(100.0, 2.0, 5))),
+        entry(2, &r2, "pp64", &[], ts(samples(90.0, 2.0, 5))),
+    ];
     let err = compare(&e, &config("commit=aaaa", "commit=bbbb")).unwrap_err();
     assert!(matches!(&err, CompareError::NoJoin { differ, .. } if differ == "machine"), "{err}");
     let c = compare(&e, &config("machine=epyc", "machine=xeon")).unwrap();
