@@ -2,7 +2,9 @@
 
 use crate::errors;
 use crate::runner::{self, Msg};
+use crate::store::{raise_failed, store_run, Failed};
 use benchkit::bench::{BenchConfig, Grid, ParamError, RunConfig};
+use benchkit::cli::store::StoreOut;
 use benchkit::supervise::{Cancel, Isolation, TrialConfig, WorkerCommand};
 use benchkit::telemetry::TelemetryConfig;
 use benchkit::Backend;
@@ -57,7 +59,9 @@ pub(crate) fn overlay<T: serde::Serialize + serde::de::DeserializeOwned>(
 
 /// Runs a sweep: `config` holds `grid` (Grid fields; no `models`: the embedded default
 /// model), `run` (RunConfig fields), `isolate`, `timeout` (s), and `worker` (the worker's
-/// argv). Returns each record as JSON, in order.
+/// argv), `store` and `label` (as `benchkit bench --store --label`: each record is stored as it
+/// is produced; `BENCHKIT_STORE` when `store` is absent). Returns each record as JSON, in
+/// order.
 #[pyfunction]
 #[pyo3(signature = (config, progress=None))]
 pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
@@ -92,10 +96,18 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
     } else {
         Isolation::InProcess
     };
+    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let out = StoreOut { store: text("store"), label: text("label") };
+    let mut stored = py.detach(|| out.writer()).map_err(|e| errors::store(py, &e))?;
+    // A store that fails mid-sweep does not stop the measurement; its error is raised after
+    // it, with the records as `partial`.
+    let failed = Failed::default();
+    let store_failed = failed.clone();
     let cancel = Cancel::new();
+    let cancelled = cancel.clone();
     let config = BenchConfig { grid, run, isolation, cancel: Some(cancel.clone()), telemetry };
     config.check_models().map_err(|e| errors::model(py, &e))?;
-    runner::run(
+    let (records, _) = runner::run(
         py,
         "bench",
         cancel,
@@ -109,15 +121,22 @@ pub(crate) fn bench(py: Python<'_>, config: &str, progress: Option<Bound<'_, PyA
                 }
             })?;
             for record in sweep {
+                if let Some(w) = stored.as_mut() {
+                    // The first failure is kept for `finish`, which returns it.
+                    let _ = w.bench(&record);
+                }
                 if let Ok(json) = serde_json::to_string(&record) {
                     let _ = tx.send(Msg::Item(json));
                 }
             }
+            // A cancelled sweep leaves its run `interrupted`, as a killed command's does.
+            store_run(stored.filter(|_| !cancelled.is_cancelled()), &store_failed, |_| Ok(()));
             Ok(String::new())
         },
         |py, e| errors::param(py, &e),
-    )
-    .map(|(records, _)| records)
+    )?;
+    raise_failed(py, &failed, || Ok(records.clone().into_pyobject(py)?.into_any()))?;
+    Ok(records)
 }
 
 /// The supervised worker from Python's `worker` argv (`python -m benchkit._worker`), and the

@@ -17,6 +17,12 @@ pyo3::create_exception!(benchkit, PlacementError, BenchkitError, "A placement co
 pyo3::create_exception!(benchkit, SynthError, BenchkitError, "A synthetic model could not be generated.");
 pyo3::create_exception!(
     benchkit,
+    StoreError,
+    BenchkitError,
+    "The results store could not be opened, read or written, a file not imported, or two selections not compared."
+);
+pyo3::create_exception!(
+    benchkit,
     WorkerError,
     BenchkitError,
     "A supervised worker could not run, crashed or timed out."
@@ -33,6 +39,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ReplayError", py.get_type::<ReplayError>())?;
     m.add("PlacementError", py.get_type::<PlacementError>())?;
     m.add("SynthError", py.get_type::<SynthError>())?;
+    m.add("StoreError", py.get_type::<StoreError>())?;
     m.add("WorkerError", py.get_type::<WorkerError>())?;
     Ok(())
 }
@@ -214,4 +221,56 @@ pub(crate) fn placement(py: Python<'_>, e: &benchkit::placement::PlacementError)
         _ => vec![("arm", None)],
     };
     with_fields::<PlacementError>(py, e.to_string(), kind(e), &fields)
+}
+
+/// A `StoreError` of `kind`: every one has `store` (the path or redacted URL, for a store that
+/// cannot be opened), `path` (the imported file), `line` (where that file does not parse) and
+/// `side` (`baseline` or `candidate`, for a side that selects nothing), each None when it does
+/// not apply.
+fn store_error(py: Python<'_>, message: String, kind: String, fields: [Option<String>; 4]) -> PyErr {
+    let [store, path, line, side] = fields;
+    with_fields::<StoreError>(py, message, kind, &[("store", store), ("path", path), ("line", line), ("side", side)])
+}
+
+/// A store that cannot be opened, read or written. A malformed filter is a `ParamError`
+/// (`param` "filter"), as the commands' bad `--filter` is.
+pub(crate) fn store(py: Python<'_>, e: &benchkit::store::StoreError) -> PyErr {
+    use benchkit::store::StoreError as S;
+    let store = match e {
+        S::Filter { filter, reason } => {
+            return with_fields::<ParamError>(
+                py,
+                e.to_string(),
+                kind(e),
+                &[("param", Some("filter".into())), ("value", Some(filter.clone())), ("reason", Some(reason.clone()))],
+            )
+        }
+        S::Open { store, .. } | S::NoPostgres(store) => Some(store.clone()),
+        S::NotFound(p) => Some(p.display().to_string()),
+        _ => None,
+    };
+    store_error(py, e.to_string(), kind(e), [store, None, None, None])
+}
+
+/// A file that could not be imported.
+pub(crate) fn import(py: Python<'_>, e: &benchkit::store::import::ImportError) -> PyErr {
+    use benchkit::store::import::ImportError as I;
+    let shown = |p: &std::path::Path| Some(p.display().to_string());
+    let (path, line) = match e {
+        I::Store(s) => return store(py, s),
+        I::Io { path, .. } | I::UnknownFormat(path) => (shown(path), None),
+        I::Parse { path, line, .. } => (shown(path), Some(line.to_string())),
+        _ => (None, None),
+    };
+    store_error(py, e.to_string(), kind(e), [None, path, line, None])
+}
+
+/// Selections that cannot be compared.
+pub(crate) fn compare(py: Python<'_>, e: &benchkit::store::compare::CompareError) -> PyErr {
+    use benchkit::store::compare::CompareError as C;
+    let side = match e {
+        C::Empty { side, .. } => Some((*side).to_string()),
+        _ => None,
+    };
+    store_error(py, e.to_string(), kind(e), [None, None, None, side])
 }

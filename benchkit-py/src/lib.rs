@@ -10,6 +10,7 @@ mod perplexity;
 mod placement;
 mod replay;
 mod runner;
+mod store;
 mod synth;
 
 use pyo3::prelude::*;
@@ -35,6 +36,8 @@ mod _native {
     use super::placement::placement;
     #[pymodule_export]
     use super::replay::replay;
+    #[pymodule_export]
+    use super::store::Store;
     #[pymodule_export]
     use super::synth::synth_model;
     #[pymodule_export]

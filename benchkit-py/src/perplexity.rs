@@ -5,6 +5,7 @@
 use crate::bench::supervised;
 use crate::errors;
 use crate::runner::{self, Msg};
+use crate::store::{raise_failed, store_run, Failed};
 use benchkit::cli::perplexity::PerplexityArgs;
 use benchkit::perplexity::PerplexityOutput;
 use benchkit::supervise::Cancel;
@@ -29,6 +30,10 @@ pub(crate) fn perplexity(
     let cancel = Cancel::new();
     let isolation = supervised(args.isolation().map_err(|e| errors::cli(py, &e))?, &worker, &cancel);
     let backend = Backend::init().map_err(|e| errors::backend(py, &e))?;
+    // `--store`/`--label` (or BENCHKIT_STORE), as the command stores its result.
+    let stored = py.detach(|| args.store.writer()).map_err(|e| errors::store(py, &e))?;
+    let failed = Failed::default();
+    let store_failed = failed.clone();
     let (_, result) = runner::run(
         py,
         "perplexity",
@@ -40,6 +45,7 @@ pub(crate) fn perplexity(
                     let _ = tx.send(Msg::Progress(json));
                 }
             })?;
+            store_run(stored, &store_failed, |w| w.perplexity(&output));
             Ok(match &output {
                 PerplexityOutput::Perplexity(r) => serde_json::to_string(r),
                 PerplexityOutput::KlDivergence(r) => serde_json::to_string(r),
@@ -49,5 +55,6 @@ pub(crate) fn perplexity(
         },
         |py, e| errors::perplexity(py, &e),
     )?;
+    raise_failed(py, &failed, || Ok(result.clone().into_pyobject(py)?.into_any()))?;
     Ok(result)
 }

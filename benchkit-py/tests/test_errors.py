@@ -13,6 +13,7 @@ def test_every_area_has_its_exception_under_one_base():
         benchkit.ReplayError,
         benchkit.PlacementError,
         benchkit.SynthError,
+        benchkit.StoreError,
         benchkit.WorkerError,
     ):
         assert issubclass(cls, benchkit.BenchkitError)

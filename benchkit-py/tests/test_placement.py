@@ -3,11 +3,13 @@ import pytest
 import benchkit
 
 
-def test_arms_are_applied_verified_and_compared(test_model):
+def test_arms_are_applied_verified_and_compared(test_model, tmp_path):
     r = benchkit.placement(
         f"bench -m {test_model} -p 16 -n 4 -t 2 -r 1",
         ["default", "batch:policy=batch", "membind:mem=bind:0"],
         rounds=2,
+        store=tmp_path / "placement.db",
+        label="arms",
     )
     df = r.to_pandas()
     assert set(df["name"]) == {"default", "batch", "membind"}
@@ -20,6 +22,11 @@ def test_arms_are_applied_verified_and_compared(test_model):
     assert membind["observed"]["mem_policy"] == ["bind:0"]
     assert len(r.trials) == 6
     assert r.provenance is not None and r.provenance["settings"]["rounds"] == 2
+    # Stored as `--store` stores it: one record per arm and metric, the rounds as samples.
+    stored = benchkit.Store(tmp_path / "placement.db").records().to_pandas()
+    assert set(stored["kind"]) == {"placement"} and set(stored["label"]) == {"arms"}
+    assert sorted(zip(stored["arm"], stored["test"])) == sorted(zip(df["name"], df["metric"]))
+    assert (stored["ts_n"] == 2).all()
 
 
 def test_bad_arms_raise_placement_error():

@@ -24,6 +24,7 @@ from benchkit._native import (
     PerplexityError,
     PlacementError,
     ReplayError,
+    StoreError,
     SynthError,
     WorkerError,
     __version__,
@@ -32,14 +33,29 @@ from benchkit._native import bench as _bench
 from benchkit._native import perplexity as _perplexity
 from benchkit._native import placement as _placement
 from benchkit._native import replay as _replay
-from benchkit._results import BenchResult, PerplexityResult, PlacementResult, ReplayResult, TelemetrySeries
+from benchkit._results import (
+    BenchResult,
+    Comparison,
+    ImportReport,
+    PerplexityResult,
+    PlacementResult,
+    RecordsResult,
+    ReplayResult,
+    RunsResult,
+    TelemetrySeries,
+)
+from benchkit._store import Store
 
 __all__ = [
     "BenchError",
     "BenchResult",
+    "Comparison",
+    "ImportReport",
     "PerplexityResult",
     "PlacementResult",
+    "RecordsResult",
     "ReplayResult",
+    "RunsResult",
     "BenchkitError",
     "ContextError",
     "ModelError",
@@ -47,6 +63,8 @@ __all__ = [
     "PerplexityError",
     "PlacementError",
     "ReplayError",
+    "Store",
+    "StoreError",
     "SynthError",
     "TelemetrySeries",
     "WorkerError",
@@ -76,9 +94,11 @@ def _worker_argv() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "benchkit._worker"]
 
 
-def _interrupted(e: BaseException, wrap: Callable[[list[str]], Any]) -> BaseException:
+def _interrupted(e: BaseException, wrap: Callable[[Any], Any]) -> BaseException:
+    """``e`` with its ``partial`` (the items so far after Ctrl-C; the whole result after a
+    ``StoreError``) as the call's result type."""
     partial = getattr(e, "partial", None)
-    if isinstance(partial, list):
+    if isinstance(partial, (list, tuple, str)):
         e.partial = wrap(partial)  # type: ignore[attr-defined]
     return e
 
@@ -98,6 +118,8 @@ def bench(
     no_telemetry: bool = False,
     telemetry_interval: int = 100,
     telemetry_series: PathLike | None = None,
+    store: PathLike | None = None,
+    label: str | None = None,
     **grid: Any,
 ) -> BenchResult:
     """pp/tg tests with llama-bench's methodology: every combination of the parameters.
@@ -112,9 +134,14 @@ def bench(
     Each record's telemetry (CPU, memory, energy, GPU while its repetitions ran) comes as
     ``telemetry.*`` columns; samples every ``telemetry_interval`` ms, written to
     ``telemetry_series`` when given (read it with ``TelemetrySeries.read``).
+    ``store`` (a SQLite path or ``postgres://`` URL; default ``$BENCHKIT_STORE``) also stores
+    each record as it is produced, in one run labelled ``label``, as ``benchkit bench --store``
+    does (read it with ``Store``); a run stopped by Ctrl-C stays ``interrupted``.
 
     Raises ``ModelError`` for a missing or corrupt model, ``ParamError`` for a bad parameter,
-    and ``KeyboardInterrupt`` with ``partial`` (a ``BenchResult``) on Ctrl-C.
+    ``StoreError`` for a store that cannot be opened (before measuring) or written (after the
+    sweep, with the records as ``partial``), and ``KeyboardInterrupt`` with ``partial`` (a
+    ``BenchResult``) on Ctrl-C.
     """
     g: dict[str, Any] = {k: _list(v) for k, v in grid.items()}
     if model is not None:
@@ -136,6 +163,8 @@ def bench(
         "timeout": timeout,
         "worker": _worker_argv(),
         "telemetry": telemetry,
+        "store": None if store is None else (store if isinstance(store, str) else str(Path(store))),
+        "label": label,
     }
     try:
         items = _bench(json.dumps(config), progress)
@@ -185,14 +214,23 @@ def perplexity(
     """Perplexity with llama-perplexity's method over ``text`` (or the file ``file``):
     ``n_ctx``-token chunks, the second half of each scored. ``save_logits`` writes the base
     file for ``kl_divergence``. Other flags by ``benchkit perplexity``'s long names
-    (``n_gpu_layers=99``, ``flash_attn="on"``). ``progress`` sees each scored chunk."""
+    (``n_gpu_layers=99``, ``flash_attn="on"``; ``store=`` and ``label=`` store the result as
+    ``--store`` does). ``progress`` sees each scored chunk."""
     if (text is None) == (file is None):
         raise ParamError("give text= or file=, not both or neither")
     with _text_file(text, file) as path:
         argv = ["-m", str(model), "-f", path, "-c", str(n_ctx)]
         argv += _optional({"-b": n_batch, "--chunks": chunks, "-t": threads, "--kl-divergence-base": save_logits})
         argv += _isolation(isolate, timeout, "--timeout") + _flags(flags)
-        return PerplexityResult(json.loads(_perplexity(argv, _worker_argv(), progress)))
+        return _perplexity_result(argv, progress)
+
+
+def _perplexity_result(argv: list[str], progress: Progress | None) -> PerplexityResult:
+    try:
+        out = _perplexity(argv, _worker_argv(), progress)
+    except BaseException as e:
+        raise _interrupted(e, lambda partial: PerplexityResult(json.loads(partial))) from None
+    return PerplexityResult(json.loads(out))
 
 
 def kl_divergence(
@@ -209,7 +247,7 @@ def kl_divergence(
     ``perplexity(..., save_logits=base)`` on the reference model), over the same tokens."""
     argv = ["-m", str(model), "--kl-divergence-base", str(base), "--kl-divergence"]
     argv += _optional({"-t": threads}) + _isolation(isolate, timeout, "--timeout") + _flags(flags)
-    return PerplexityResult(json.loads(_perplexity(argv, _worker_argv(), progress)))
+    return _perplexity_result(argv, progress)
 
 
 def replay(
@@ -227,7 +265,8 @@ def replay(
     with continuous batching, the embedded default model without ``model``) or ``"http"``
     (``base_url=``, ``model`` as the tokenizer). Other flags by their long names
     (``request_rate=4``, ``max_concurrency=2``, ``synthetic_input=128``, ``output_len=32``...).
-    Every request's record is kept; ``.summary`` has vLLM's field names."""
+    Every request's record is kept; ``.summary`` has vLLM's field names. ``store=`` and
+    ``label=`` store the result (each request's latencies as samples) as ``--store`` does."""
     argv = ["--target", target, "--dataset", dataset]
     argv += _optional({"-m": model, "--num-prompts": num_prompts})
     if target == "inproc":
@@ -236,8 +275,13 @@ def replay(
     try:
         items, summary = _replay(argv, _worker_argv(), progress)
     except BaseException as e:
-        raise _interrupted(e, lambda partial: ReplayResult._from_json(partial, "")) from None
+        raise _interrupted(e, lambda partial: ReplayResult._from_json(*_with_summary(partial))) from None
     return ReplayResult._from_json(items, summary)
+
+
+def _with_summary(partial: list[str] | tuple[list[str], str]) -> tuple[list[str], str]:
+    """The items so far (Ctrl-C) with no summary, or (items, summary) (a ``StoreError``)."""
+    return partial if isinstance(partial, tuple) else (partial, "")
 
 
 def _optional(options: dict[str, Any]) -> list[str]:
@@ -280,14 +324,17 @@ def placement(
     baseline: str | None = None,
     arms_file: PathLike | None = None,
     server: str | None = None,
+    store: PathLike | None = None,
+    label: str | None = None,
     progress: Progress | None = None,
 ) -> PlacementResult:
     """Compares placements of ``workload`` (``benchkit placement``'s, after its ``--``:
     ``"bench -m MODEL -p 512 -n 128 -t 2"``, ``perplexity ...``, ``replay ...``), each arm
     (``"pinned:cpus=0-1,strict=1"``, ``"batch:policy=batch"``, ``"membind:mem=bind:0"``...)
     verified on every trial, over ``rounds`` interleaved rounds. With ``server``, the replay
-    goes to that server, started placed for each trial. ``progress`` is unused: trials arrive
-    in the result (and in ``partial`` after Ctrl-C)."""
+    goes to that server, started placed for each trial. ``store`` and ``label`` store each
+    arm's records as ``--store`` does. ``progress`` is unused: trials arrive in the result (and
+    in ``partial`` after Ctrl-C)."""
     import shlex
 
     argv: list[str] = []
@@ -295,9 +342,10 @@ def placement(
         argv += ["--arm", arm]
     argv += ["--rounds", str(rounds), "--seed", str(seed)]
     argv += _optional({"--baseline": baseline, "--arms": arms_file, "--server": server})
+    argv += _optional({"--store": store, "--label": label})
     argv += ["--"] + (shlex.split(workload) if isinstance(workload, str) else list(workload))
     try:
         items, report = _placement(argv, _worker_argv(), progress)
     except BaseException as e:
-        raise _interrupted(e, lambda partial: PlacementResult._from_json(partial, "")) from None
+        raise _interrupted(e, lambda partial: PlacementResult._from_json(*_with_summary(partial))) from None
     return PlacementResult._from_json(items, report)

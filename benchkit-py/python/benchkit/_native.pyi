@@ -1,4 +1,4 @@
-from typing import Any, Callable
+from typing import Any, Callable, final
 
 __all__ = [
     "BenchError",
@@ -9,6 +9,8 @@ __all__ = [
     "PerplexityError",
     "PlacementError",
     "ReplayError",
+    "Store",
+    "StoreError",
     "SynthError",
     "WorkerError",
     "__version__",
@@ -40,6 +42,12 @@ class PerplexityError(BenchkitError): ...
 class ReplayError(BenchkitError): ...
 class PlacementError(BenchkitError):
     arm: str | None
+class StoreError(BenchkitError):
+    store: str | None
+    path: str | None
+    line: str | None
+    side: str | None
+
 class SynthError(BenchkitError): ...
 class WorkerError(BenchkitError):
     signal: str | None
@@ -57,6 +65,17 @@ def placement(
 def replay(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> tuple[list[str], str]: ...
+@final
+class Store:
+    def __new__(cls, spec: str, read_only: bool = False) -> Store: ...
+    @property
+    def name(self) -> str: ...
+    def schema_version(self) -> int: ...
+    def runs(self, filters: list[str]) -> str: ...
+    def entries(self, filters: list[str]) -> str: ...
+    def compare(self, flags: list[str]) -> str: ...
+    def import_file(self, path: str, format: str = "auto", label: str | None = None) -> tuple[list[int], int]: ...
+
 def synth_model(
     preset: str | None = None, seed: int | None = None, quant: str | None = None, shape: str | None = None
 ) -> str: ...

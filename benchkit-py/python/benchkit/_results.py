@@ -266,3 +266,207 @@ class PlacementResult:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
         return pd.DataFrame(self.to_dicts())
+
+
+# The run's fields ``RunsResult.to_dicts`` and ``RecordsResult.to_dicts`` show, in order (the
+# provenance stays in ``runs``).
+RUN_COLUMNS = (
+    "id",
+    "kind",
+    "source",
+    "label",
+    "build_commit",
+    "build_number",
+    "machine",
+    "host",
+    "started_at",
+    "stored_at",
+    "benchkit_version",
+    "status",
+    "error",
+    "n_records",
+)
+
+
+def _run_id(run: dict[str, Any]) -> Any:
+    # A run id is the library's RunId, a bare integer in JSON.
+    return run.get("id")
+
+
+@dataclass
+class RunsResult:
+    """Stored runs (``Store.runs``): each the library's run, provenance included, oldest first."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def _from_json(cls, text: str) -> RunsResult:
+        return cls(json.loads(text))
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.runs)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One row per run: ``id``, ``kind``, ``source``, ``label``, ``build_commit``,
+        ``build_number``, ``machine``, ``host``, ``started_at``, ``stored_at``,
+        ``benchkit_version``, ``status``, ``error``, ``n_records`` (no provenance)."""
+        return [{k: r.get(k) for k in RUN_COLUMNS} for r in self.runs]
+
+    def to_pandas(self) -> Any:
+        """``to_dicts()`` as a pandas DataFrame (those columns even when there is no run)."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.to_dicts(), columns=list(RUN_COLUMNS))
+
+
+@dataclass
+class RecordsResult:
+    """Stored records (``Store.records``): each the library's entry (``id``, ``seq``, ``run``,
+    ``record`` with its ``params``, ``metrics`` and their raw ``samples``, ``telemetry`` and
+    the full ``result``), in run then record order."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def _from_json(cls, text: str) -> RecordsResult:
+        return cls(json.loads(text))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.entries)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One flat row per record: ``record`` (its id), ``run`` (the run's id), ``source``,
+        ``label``, ``build_commit``, ``build_number``, ``machine``, ``started_at``, then
+        ``kind``, ``test``, ``model``, ``status``, ``error``, each parameter by its name (as
+        text, as the store keeps and filters match it), each metric's mean by its name (``ts``,
+        ``ttft``, ``ppl``...) with ``<metric>_stddev``, ``<metric>_n`` and ``<metric>_unit``,
+        and the telemetry summary as ``telemetry.*`` columns."""
+        rows = []
+        for e in self.entries:
+            run, rec = e.get("run") or {}, e.get("record") or {}
+            row: dict[str, Any] = {"record": e.get("id"), "run": _run_id(run)}
+            for k in ("source", "label", "build_commit", "build_number", "machine", "started_at"):
+                row[k] = run.get(k)
+            row.update({"kind": rec.get("kind"), "test": rec.get("name"), "model": rec.get("model")})
+            row.update({"status": rec.get("status"), "error": rec.get("error")})
+            row.update(rec.get("params") or {})
+            for name, m in (rec.get("metrics") or {}).items():
+                row[name] = m.get("mean")
+                row[f"{name}_stddev"] = m.get("stddev")
+                row[f"{name}_n"] = m.get("n")
+                row[f"{name}_unit"] = m.get("unit")
+            row.update(telemetry_columns(rec))
+            rows.append(row)
+        return rows
+
+    def to_pandas(self) -> Any:
+        """``to_dicts()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.to_dicts())
+
+    def samples(self) -> list[dict[str, Any]]:
+        """One row per raw sample (repetition, request): ``record``, ``run``, ``test``,
+        ``metric``, ``idx``, ``value``. Records stored from a mean alone (llama-bench's csv and
+        sql) have none."""
+        rows = []
+        for e in self.entries:
+            rec = e.get("record") or {}
+            for name, m in (rec.get("metrics") or {}).items():
+                for i, v in enumerate(m.get("samples") or []):
+                    rows.append(
+                        {
+                            "record": e.get("id"),
+                            "run": _run_id(e.get("run") or {}),
+                            "test": rec.get("name"),
+                            "metric": name,
+                            "idx": i,
+                            "value": v,
+                        }
+                    )
+        return rows
+
+    def samples_to_pandas(self) -> Any:
+        """``samples()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.samples(), columns=["record", "run", "test", "metric", "idx", "value"])
+
+
+@dataclass
+class Comparison:
+    """A baseline/candidate comparison (``Store.compare``), as ``benchkit compare`` makes it:
+    ``data`` is the library's (``rows``, ``columns``, ``common``, ``ignored``,
+    ``baseline_runs``, ``unmatched``...); ``to_markdown()`` and ``to_csv()`` print what
+    ``-o md`` and ``-o csv`` print."""
+
+    data: dict[str, Any]
+    markdown: str = ""
+    csv: str = ""
+    has_regression: bool = False
+    """Whether a row regressed beyond the noise (``--fail-on regression``)."""
+    has_change: bool = False
+    """Whether a row changed beyond the noise, either way (``--fail-on change``)."""
+
+    @classmethod
+    def _from_json(cls, text: str) -> Comparison:
+        o = json.loads(text)
+        return cls(o["comparison"], o["markdown"], o["csv"], bool(o["has_regression"]), bool(o["has_change"]))
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The joined rows, as the library's JSON: ``kind``, ``test``, ``model``, ``key``,
+        ``metric``, ``unit``, ``higher_is_better``, ``baseline`` and ``candidate`` (``mean``,
+        ``stddev``, ``n``, ``records``), ``ratio``, ``ci`` (``[low, high]`` or None), ``p``,
+        ``verdict`` (``improvement``, ``regression``, ``no_change``, ``inconclusive``)."""
+        rows = self.data.get("rows", [])
+        return rows if isinstance(rows, list) else []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_markdown(self) -> str:
+        return self.markdown
+
+    def to_csv(self) -> str:
+        return self.csv
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One flat row per compared row: ``kind``, ``test``, ``model``, the differing key
+        columns (``data["columns"]``) by name, ``metric``, ``unit``, ``baseline_mean``,
+        ``baseline_stddev``, ``baseline_n``, the same for ``candidate_``, ``ratio``, ``ci_low``,
+        ``ci_high``, ``p``, ``verdict``."""
+        out = []
+        for r in self.rows:
+            row: dict[str, Any] = {"kind": r.get("kind"), "test": r.get("test"), "model": r.get("model")}
+            row.update(r.get("key") or {})
+            row.update({"metric": r.get("metric"), "unit": r.get("unit")})
+            for side in ("baseline", "candidate"):
+                s = r.get(side) or {}
+                for k in ("mean", "stddev", "n"):
+                    row[f"{side}_{k}"] = s.get(k)
+            ci = r.get("ci") or [None, None]
+            row.update({"ratio": r.get("ratio"), "ci_low": ci[0], "ci_high": ci[1]})
+            row.update({"p": r.get("p"), "verdict": r.get("verdict")})
+            out.append(row)
+        return out
+
+    def to_pandas(self) -> Any:
+        """``to_dicts()`` as a pandas DataFrame."""
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+        return pd.DataFrame(self.to_dicts())
+
+
+@dataclass
+class ImportReport:
+    """What ``Store.import_file`` stored: the runs it created (their ids) and how many records."""
+
+    runs: list[int]
+    records: int

@@ -63,6 +63,52 @@ impl RunWriter {
         Some(msg)
     }
 
+    /// A bench record, as [`RunWriter::push`] stores it (a sweep stores each as it ends).
+    #[cfg(feature = "bench")]
+    pub fn bench(&mut self, record: &crate::bench::BenchRecord) -> Option<String> {
+        self.push(&record.provenance, &StoredRecord::from(record))
+    }
+
+    /// A perplexity or KL-divergence result.
+    ///
+    /// # Errors
+    /// [`StoreError`]: nothing of it is stored.
+    #[cfg(feature = "perplexity")]
+    pub fn perplexity(&mut self, output: &crate::perplexity::PerplexityOutput) -> Result<(), StoreError> {
+        use crate::perplexity::PerplexityOutput;
+        match output {
+            PerplexityOutput::Perplexity(r) => self.write(&r.provenance, &StoredRecord::from(&**r)),
+            PerplexityOutput::KlDivergence(r) => self.write(&r.provenance, &StoredRecord::from(&**r)),
+        }
+        .map(|_| ())
+    }
+
+    /// A replay result with its requests' records, whose latencies become the stored
+    /// metrics' samples (what comparisons test).
+    ///
+    /// # Errors
+    /// [`StoreError`]: nothing of it is stored.
+    #[cfg(feature = "replay")]
+    pub fn replay(
+        &mut self,
+        result: &crate::replay::ReplayResult,
+        requests: &[crate::replay::RequestRecord],
+    ) -> Result<(), StoreError> {
+        self.write(&result.provenance, &StoredRecord::from(result).with_request_samples(requests)).map(|_| ())
+    }
+
+    /// A placement report: one record per arm (see [`super::placement_records`]).
+    ///
+    /// # Errors
+    /// [`StoreError`]: the arms stored before the failing one stay.
+    #[cfg(feature = "placement")]
+    pub fn placement(&mut self, report: &crate::placement::PlacementReport) -> Result<(), StoreError> {
+        for record in super::placement_records(report) {
+            self.write(&report.provenance, &record)?;
+        }
+        Ok(())
+    }
+
     /// The run, once a record was stored.
     pub fn run_id(&self) -> Option<RunId> {
         self.run

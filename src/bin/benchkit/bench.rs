@@ -9,7 +9,6 @@
 use benchkit::bench::output::{MdColumns, Writer};
 use benchkit::bench::Progress;
 use benchkit::cli::bench::BenchArgs;
-use benchkit::store::StoredRecord;
 use benchkit::{Backend, BuildInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -67,7 +66,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
             f.flush()?;
         }
         if let Some(w) = stored.as_mut() {
-            if let Some(e) = w.push(&record.provenance, &StoredRecord::from(&record)) {
+            if let Some(e) = w.bench(&record) {
                 bar.suspend(|| eprintln!("warning: --store: {e}"));
             }
         }

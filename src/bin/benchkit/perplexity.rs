@@ -14,7 +14,6 @@
 use benchkit::cli::perplexity::PerplexityArgs;
 use benchkit::perplexity::report::TextReport;
 use benchkit::perplexity::PerplexityOutput;
-use benchkit::store::StoredRecord;
 use benchkit::Backend;
 use std::io::Write;
 
@@ -38,12 +37,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         println!("{json}");
     }
     if let Some(mut w) = stored {
-        let (provenance, record) = match &result {
-            PerplexityOutput::KlDivergence(r) => (&r.provenance, StoredRecord::from(&**r)),
-            PerplexityOutput::Perplexity(r) => (&r.provenance, StoredRecord::from(&**r)),
-            _ => anyhow::bail!("this build cannot store a {result:?}"),
-        };
-        w.write(provenance, &record)?;
+        w.perplexity(&result)?;
         eprintln!("{}", w.summary());
         w.finish(None)?;
     }

@@ -53,9 +53,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         None => print!("{}", report.markdown()),
     }
     if let Some(mut w) = stored {
-        for record in benchkit::store::placement_records(&report) {
-            w.write(&report.provenance, &record)?;
-        }
+        w.placement(&report)?;
         eprintln!("{}", w.summary());
         w.finish(None)?;
     }

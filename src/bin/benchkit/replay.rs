@@ -13,7 +13,6 @@
 
 use benchkit::cli::replay::ReplayArgs;
 use benchkit::cli::CliError;
-use benchkit::store::StoredRecord;
 use benchkit::Backend;
 use std::time::Instant;
 
@@ -51,7 +50,7 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         None => println!("{text}"),
     }
     if let Some(mut w) = stored {
-        w.write(&result.provenance, &StoredRecord::from(&result).with_request_samples(&requests))?;
+        w.replay(&result, &requests)?;
         eprintln!("{}", w.summary());
         w.finish(None)?;
     }
