@@ -11,7 +11,7 @@
 //! use benchkit::store::{Filter, Store};
 //! let store = Store::open("results.db")?;
 //! for e in store.entries(&Filter::parse("model=gemma3 270M Q4_K - Medium,n_threads=2")?)? {
-//!     println!("{} {} {:?}", e.run.build_commit, e.record.name, e.record.metrics.get("ts").map(|m| m.mean));
+//!     println!("{} {} {:?}", e.run.meta.build_commit, e.record.name, e.record.metrics.get("ts").map(|m| m.mean));
 //! }
 //! # Ok::<(), benchkit::store::StoreError>(())
 //! ```
@@ -165,7 +165,8 @@ impl Entry {
     }
 }
 
-/// The run-level keys [`Entry::value`] knows besides parameters: comparisons never join on them.
+/// The run-level keys [`Entry::value`] knows besides parameters. Comparisons join on none of
+/// them but the machine ([`compare`]), and never on a parameter that bears one of these names.
 pub const RUN_KEYS: &[&str] = &[
     "run",
     "source",

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{Entry, Filter, RunId};
+use super::{Entry, Filter, RunId, RUN_KEYS};
 use crate::stats::compare::{bootstrap_mean_ratio_ci, mann_whitney_p};
 
 /// What a comparison is asked.
@@ -191,10 +191,6 @@ pub enum CompareError {
     },
 }
 
-/// Keys a comparison never joins on: they name the run, not the configuration.
-const RUN_ONLY: &[&str] =
-    &["run", "source", "label", "build_commit", "commit", "build_number", "build", "host", "started_at", "run_status"];
-
 /// Parameters a test's name already spells out (`pp512`, `tg128 @ d4096`): joined on, never
 /// shown as columns beside the test.
 const IN_TEST_NAME: &[&str] = &["n_prompt", "n_gen", "n_depth"];
@@ -228,7 +224,7 @@ pub fn compare(entries: &[Entry], config: &CompareConfig) -> Result<Comparison, 
         let of_kind = || both().filter(move |e| e.record.kind == kind);
         let all: BTreeSet<&str> = of_kind().flat_map(|e| e.record.params.keys().map(String::as_str)).collect();
         let keys = shared.entry(kind).or_default();
-        for k in all.into_iter().filter(|k| !selected.contains(k) && !RUN_ONLY.contains(k)) {
+        for k in all.into_iter().filter(|k| !selected.contains(k) && !RUN_KEYS.contains(k)) {
             if of_kind().all(|e| e.record.params.contains_key(k)) {
                 keys.insert(k);
             } else {
