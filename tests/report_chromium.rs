@@ -53,17 +53,7 @@ fn meta(kind: &str, commit: &str, build: u64, started_at: &str) -> RunMeta {
 }
 
 fn record(kind: &str, name: &str, params: &[(&str, String)], metrics: Vec<(&str, Metric)>) -> StoredRecord {
-    StoredRecord {
-        kind: kind.into(),
-        name: name.into(),
-        model: "gemma3 270M Q4_K - Medium".into(),
-        status: "ok".into(),
-        error: None,
-        params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        metrics: metrics.into_iter().map(|(k, m)| (k.to_string(), m)).collect(),
-        telemetry: None,
-        result: serde_json::Value::Null,
-    }
+    StoredRecord::new(kind, name, "gemma3 270M Q4_K - Medium", params.iter().map(|(k, v)| (*k, v.clone())), metrics)
 }
 
 /// Five repetitions around `ts`, as llama-bench's `samples_ts`.

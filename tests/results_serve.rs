@@ -38,20 +38,12 @@ fn replay_meta() -> RunMeta {
 }
 
 fn replay(model: &str, ttft: &[f64]) -> StoredRecord {
-    StoredRecord {
-        kind: "replay".into(),
-        name: "replay".into(),
-        model: model.into(),
-        status: "ok".into(),
-        error: None,
-        params: BTreeMap::from([("request_rate".to_string(), "4".to_string())]),
-        metrics: BTreeMap::from([
-            ("ttft".to_string(), Metric::from_samples("ms", false, ttft.to_vec())),
-            ("rps".to_string(), Metric::summary("req/s", true, 1000.0 / ttft[0], None, 1)),
-        ]),
-        telemetry: None,
-        result: json!({ "model_id": model }),
-    }
+    let metrics = [
+        ("ttft", Metric::from_samples("ms", false, ttft.to_vec())),
+        ("rps", Metric::summary("req/s", true, 1000.0 / ttft[0], None, 1)),
+    ];
+    let record = StoredRecord::new("replay", "replay", model, [("request_rate", "4")], metrics);
+    StoredRecord { result: json!({ "model_id": model }), ..record }
 }
 
 /// Stores one run with one replay record of `model`; returns the run id.

@@ -118,9 +118,7 @@ impl ReportArgs {
     /// # Errors
     /// [`CliError::Invalid`] for a filter that does not parse.
     pub fn filter(&self) -> Result<Filter, CliError> {
-        self.filter
-            .iter()
-            .try_fold(Filter::all(), |f, s| Ok(f.and(&Filter::parse(s).map_err(|e| CliError::invalid("--filter", e))?)))
+        super::results::filter(&self.filter)
     }
 
     /// What to write: the page without `--chart`, the chart as PNG for `-o *.png`, else SVG.

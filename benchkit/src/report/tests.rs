@@ -27,17 +27,7 @@ fn run(id: i64, kind: &str, commit: &str, started_at: &str) -> Arc<Run> {
 }
 
 fn record(kind: &str, name: &str, params: &[(&str, &str)], metrics: Vec<(&str, Metric)>) -> StoredRecord {
-    StoredRecord {
-        kind: kind.into(),
-        name: name.into(),
-        model: "gemma3 270M Q4_K - Medium".into(),
-        status: "ok".into(),
-        error: None,
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        metrics: metrics.into_iter().map(|(k, m)| (k.to_string(), m)).collect::<BTreeMap<_, _>>(),
-        telemetry: None,
-        result: serde_json::Value::Null,
-    }
+    StoredRecord::new(kind, name, "gemma3 270M Q4_K - Medium", params.iter().copied(), metrics)
 }
 
 fn entry(id: i64, run: &Arc<Run>, record: StoredRecord) -> Entry {

@@ -146,6 +146,28 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
+    /// A measured (`ok`) record with these parameters and metrics, no telemetry and a null
+    /// result: for programs that store results of their own making.
+    pub fn new<K: Into<String>, V: Into<String>, M: Into<String>>(
+        kind: &str,
+        name: &str,
+        model: &str,
+        params: impl IntoIterator<Item = (K, V)>,
+        metrics: impl IntoIterator<Item = (M, Metric)>,
+    ) -> Self {
+        StoredRecord {
+            kind: kind.into(),
+            name: name.into(),
+            model: model.into(),
+            status: "ok".into(),
+            error: None,
+            params: params.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            metrics: metrics.into_iter().map(|(k, m)| (k.into(), m)).collect(),
+            telemetry: None,
+            result: serde_json::Value::Null,
+        }
+    }
+
     fn energy_metric(&mut self) {
         let j =
             self.telemetry.as_ref().and_then(|t| t.pointer("/energy/j_per_token")).and_then(serde_json::Value::as_f64);

@@ -630,20 +630,11 @@ fn exports_jsonl_and_csv(db: &TestDb) {
 }
 
 fn replay(model: &str, ttft: &[f64], rps: f64) -> StoredRecord {
-    StoredRecord {
-        kind: "replay".into(),
-        name: "replay".into(),
-        model: model.into(),
-        status: "ok".into(),
-        error: None,
-        params: BTreeMap::new(),
-        metrics: BTreeMap::from([
-            ("ttft".to_string(), Metric::from_samples("ms", false, ttft.to_vec())),
-            ("rps".to_string(), Metric::summary("req/s", true, rps, None, 1)),
-        ]),
-        telemetry: None,
-        result: json!({}),
-    }
+    let metrics = [
+        ("ttft", Metric::from_samples("ms", false, ttft.to_vec())),
+        ("rps", Metric::summary("req/s", true, rps, None, 1)),
+    ];
+    StoredRecord { result: json!({}), ..StoredRecord::new("replay", "replay", model, [] as [(&str, &str); 0], metrics) }
 }
 
 fn rankings_over_stored_runs(db: &TestDb) {

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
@@ -38,17 +37,13 @@ fn entry(id: i64, run: &Arc<Run>, test: &str, params: &[(&str, &str)], metric: (
         id,
         seq: id,
         run: run.clone(),
-        record: StoredRecord {
-            kind: "bench".into(),
-            name: test.into(),
-            model: "gemma3 270M Q4_K - Medium".into(),
-            status: "ok".into(),
-            error: None,
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            metrics: BTreeMap::from([(name.to_string(), Metric::from_samples(unit, hib, s))]),
-            telemetry: None,
-            result: serde_json::Value::Null,
-        },
+        record: StoredRecord::new(
+            "bench",
+            test,
+            "gemma3 270M Q4_K - Medium",
+            params.iter().copied(),
+            [(name, Metric::from_samples(unit, hib, s))],
+        ),
     }
 }
 
