@@ -407,14 +407,7 @@ fn perplexity_record(
         }
     }
     StoredRecord {
-        kind: kind.into(),
-        name: name.into(),
-        model: model.into(),
-        status: "ok".into(),
-        error: None,
-        params: p,
-        metrics: BTreeMap::new(),
-        telemetry: None,
         result: serde_json::to_value(result).unwrap_or(serde_json::Value::Null),
+        ..StoredRecord::new(kind, name, model, p, std::iter::empty::<(String, Metric)>())
     }
 }
