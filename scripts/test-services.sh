@@ -7,6 +7,9 @@
 #
 #   eval "$(scripts/test-services.sh)"
 set -euo pipefail
+# Only the export lines go to standard output (the caller evals it); everything the tools print
+# (pg_ctlcluster's "Removed stale pid file", apt) goes to standard error.
+exec 3>&1 1>&2
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
 
@@ -53,5 +56,5 @@ fi
 if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'benchkit_test'")" != 1 ]; then
   psql_admin -c "CREATE DATABASE benchkit_test OWNER benchkit"
 fi
-echo "export BENCHKIT_TEST_POSTGRES=postgres://benchkit:$password@127.0.0.1:$port/benchkit_test"
-echo "export BENCHKIT_CHROMIUM=$(command -v chromium)"
+echo "export BENCHKIT_TEST_POSTGRES=postgres://benchkit:$password@127.0.0.1:$port/benchkit_test" >&3
+echo "export BENCHKIT_CHROMIUM=$(command -v chromium)" >&3
