@@ -31,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cancel: None,
         telemetry: Default::default(),
         telemetry_pid: None,
+        shard: None,
+        check: Default::default(),
     };
     let result = config.run(&benchkit::Backend::init()?, |r| eprintln!("request {} done: ok={}", r.id, r.ok()))?;
     let s = &result.summary;

@@ -11,8 +11,8 @@
 //!
 //! `serve` answers every `POST /v1/completions` with the same OpenAI-style SSE stream (`--tokens`
 //! content chunks, a finish chunk, a usage chunk, `[DONE]`) without any delay, so the client is
-//! the bottleneck. `client` replays `--requests` requests at `--rate` per second (constant, or
-//! Poisson with `--poisson`) through [`benchkit::replay::drive_iter`] — requests are generated
+//! the bottleneck. `client` replays `--requests` requests at `--rate` per second (`--arrivals
+//! constant`, `poisson` or `gamma` with `--burstiness`) through [`benchkit::replay::drive_iter`] — requests are generated
 //! lazily, so memory does not grow with the run — and prints one JSON object: achieved
 //! throughput, schedule lag percentiles, TTFT, failures, peak RSS and the client's CPU per request.
 
@@ -50,7 +50,8 @@ enum Cmd {
     },
     /// Replay requests against a server and print the figures as JSON.
     Client {
-        /// Server root, e.g. http://127.0.0.1:8099.
+        /// Server root, e.g. http://127.0.0.1:8099; `instant`: no server, every request
+        /// completes in this process the moment it is sent (the dispatcher and runtime alone).
         #[arg(long)]
         base_url: String,
         /// Offered requests per second.
@@ -62,9 +63,15 @@ enum Cmd {
         /// Warmup requests (sent first at the same rate, excluded from the figures).
         #[arg(long, default_value_t = 0)]
         warmup: usize,
-        /// Poisson arrivals instead of a constant rate.
+        /// Poisson arrivals instead of a constant rate (`--arrivals poisson`).
         #[arg(long)]
         poisson: bool,
+        /// `constant`, `poisson` or `gamma` (with `--burstiness`).
+        #[arg(long, default_value = "constant")]
+        arrivals: String,
+        /// Gamma shape of `--arrivals gamma` (< 1: burstier than Poisson).
+        #[arg(long, default_value_t = 1.0)]
+        burstiness: f64,
         /// max_tokens asked for.
         #[arg(long, default_value_t = 4)]
         tokens: u32,
@@ -98,6 +105,8 @@ fn main() -> anyhow::Result<()> {
             requests,
             warmup,
             poisson,
+            arrivals,
+            burstiness,
             tokens,
             max_concurrency,
             max_connections,
@@ -109,7 +118,12 @@ fn main() -> anyhow::Result<()> {
                 0 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
                 n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
             };
-            let arrival = if poisson { Arrival::Poisson { rate } } else { Arrival::Constant { rate } };
+            let arrival = match (poisson, arrivals.as_str()) {
+                (true, _) | (false, "poisson") => Arrival::Poisson { rate },
+                (false, "constant") => Arrival::Constant { rate },
+                (false, "gamma") => Arrival::Gamma { rate, burstiness },
+                (false, other) => anyhow::bail!("--arrivals {other:?}: expected constant, poisson or gamma"),
+            };
             // Spawned, so the record loop runs on a worker next to the requests (block_on would
             // run it on this thread and wake it for every record).
             let options = DriveConfig { max_concurrency, spin: Duration::from_micros(spin_us) };
@@ -225,6 +239,41 @@ fn content_length(head: &[u8]) -> Option<usize> {
     len
 }
 
+/// Completes every request the moment it is sent, with `tokens` output tokens: what is left of
+/// the schedule lag is the dispatcher's and the runtime's.
+struct Instant0 {
+    tokens: u32,
+}
+
+impl Target for Instant0 {
+    fn describe(&self) -> String {
+        "instant".into()
+    }
+
+    fn send(&self, r: Request, start: std::time::Instant) -> benchkit::replay::RecordFuture {
+        let now = start.elapsed().as_nanos() as u64;
+        let tokens = self.tokens;
+        Box::pin(async move {
+            benchkit::replay::RequestRecord {
+                id: r.id,
+                conversation_id: r.conversation_id,
+                turn: r.turn,
+                warmup: r.warmup,
+                scheduled_ns: r.scheduled_ns,
+                sent_ns: now,
+                first_token_ns: Some(now),
+                itl_ns: Vec::new(),
+                end_ns: now,
+                input_tokens: r.prompt_len,
+                output_tokens: tokens,
+                output_tokens_source: benchkit::replay::TokenCountSource::Engine,
+                failure: None,
+                text: None,
+            }
+        })
+    }
+}
+
 /// CPU time (user + system) this process has used, seconds (`/proc/self/stat`, clock ticks).
 fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -233,6 +282,17 @@ fn cpu_seconds() -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Seconds this process's threads (alive now) have spent runnable but waiting for a CPU: the
+/// second field of `/proc/self/task/*/schedstat` (needs schedstats in the kernel).
+fn runqueue_wait_s() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
 }
 
 fn peak_rss_mb() -> Option<f64> {
@@ -253,7 +313,11 @@ async fn client(
     seed: u64,
 ) -> anyhow::Result<serde_json::Value> {
     let max_connections = config.max_connections;
-    let target: Arc<dyn Target> = Arc::new(HttpTarget::new(config, None)?);
+    let target: Arc<dyn Target> = if config.base_url == "instant" {
+        Arc::new(Instant0 { tokens })
+    } else {
+        Arc::new(HttpTarget::new(config, None)?)
+    };
     let prompt = vec![ChatMessage { role: "user".into(), content: "Say hello.".into() }];
     let total = requests + warmup;
     let times = ArrivalTimes::new(&arrival, seed)?;
@@ -265,6 +329,7 @@ async fn client(
     let mut agg = Aggregator::new(SloConfig::default());
     let rss_before = peak_rss_mb();
     let cpu_before = cpu_seconds();
+    let runq_before = runqueue_wait_s();
     // Largest schedule lag per 100 ms window of the schedule: shows when the client fell behind.
     let mut windows: Vec<u64> = Vec::new();
     let stats = drive_iter(target, gen, &options, |rec| {
@@ -283,16 +348,21 @@ async fn client(
         v
     };
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
+    let runq = runq_before.zip(runqueue_wait_s()).map(|(a, b)| b - a);
     let summary = agg.finish(stats.duration);
-    let rate = match arrival {
-        Arrival::Constant { rate } | Arrival::Poisson { rate } | Arrival::Gamma { rate, .. } => rate,
-        Arrival::AllAtOnce => f64::INFINITY,
+    let (rate, arrivals) = match arrival {
+        Arrival::Constant { rate } => (rate, "constant".to_string()),
+        Arrival::Poisson { rate } => (rate, "poisson".to_string()),
+        Arrival::Gamma { rate, burstiness } => (rate, format!("gamma({burstiness})")),
+        Arrival::AllAtOnce | Arrival::Recorded { .. } => (f64::INFINITY, "all at once".to_string()),
     };
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let lag = &summary.schedule_lag;
     Ok(serde_json::json!({
         "client": "benchkit",
         "offered_rate": rate,
-        "arrivals": if matches!(arrival, Arrival::Poisson { .. }) { "poisson" } else { "constant" },
+        "arrivals": arrivals,
+        "workers": workers,
         "requests": requests,
         "warmup": warmup,
         "max_concurrency": options.max_concurrency,
@@ -310,6 +380,10 @@ async fn client(
         "lag_median_ms": lag.median_ms,
         "lag_p99_ms": lag.p99_ms,
         "lag_max_ms": lag.max_ms,
+        "lag_mean_ms": lag.mean_ms,
+        // Where the lag came from: the dispatcher late, the task started late (busy workers),
+        // the target waiting (a connection slot).
+        "lag_parts": stats.lag,
         "ttft_median_ms": summary.ttft.median_ms,
         "ttft_p99_ms": summary.ttft.p99_ms,
         "e2el_p99_ms": summary.e2el.p99_ms,
@@ -319,5 +393,11 @@ async fn client(
         // The client's own CPU over the run (all threads), per request sent.
         "cpu_s": cpu,
         "cpu_us_per_request": cpu.map(|c| c * 1e6 / (stats.sent.max(1)) as f64),
+        // Time this process's threads were runnable but waited for a CPU (another process, the
+        // server included, had it), ms per second of the run: the client's share of the lag
+        // that is the machine's, not the client's.
+        "runqueue_wait_ms_per_s": runq.map(|w| w * 1e3 / stats.duration.as_secs_f64().max(1e-9)),
+        // Busy fraction of the client's worker threads (the self-check's client CPU).
+        "cpu_utilisation": cpu.map(|c| c / stats.duration.as_secs_f64().max(1e-9) / workers.max(1) as f64),
     }))
 }

@@ -17,6 +17,17 @@
     scripts/bench_replay.py                           # everything (real test model for part 2)
     scripts/bench_replay.py --skip-inproc --rate 20000 --requests 200000 --long 1000000
     scripts/bench_replay.py --smoke                   # CI: the benchmark's own tools work end to end
+    scripts/bench_replay.py --skip-inproc --arrivals constant,poisson,gamma --burstiness 0.5
+    scripts/bench_replay.py --lag-study               # where Poisson schedule lag comes from (below)
+
+3. `--lag-study`: schedule lag by arrival process, rate and placement, in interleaved rounds (so
+   the load of a shared machine falls on every cell alike). Placements: `instant` (no server:
+   every request completes in the client the moment it is sent, so the lag is the dispatcher's,
+   the runtime's and the machine's), `shared` (client and loopback server on all cores) and
+   `pinned` (client on core 0, server on core 1, `taskset`); a `-rt` suffix runs the client at
+   real-time priority (`chrt -f 10`: it gets a CPU the moment it is runnable). Each cell: p99 lag and its parts
+   (dispatcher late / task started late / waiting for a connection), the client's busy fraction
+   and run-queue wait (runnable, no CPU), and the server's CPU and run-queue wait per request.
 """
 import argparse
 import json
@@ -40,8 +51,9 @@ def ensure_aiohttp():
         sh([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "aiohttp"])
 
 
-def start_server(tokens):
-    srv = subprocess.Popen([os.path.join(EX, "replay_capacity"), "serve", "--tokens", str(tokens)],
+def start_server(tokens, cpus=None):
+    pin = ["taskset", "-c", cpus] if cpus else []
+    srv = subprocess.Popen([*pin, os.path.join(EX, "replay_capacity"), "serve", "--tokens", str(tokens)],
                            stdout=subprocess.PIPE, text=True)
     line = srv.stdout.readline()
     m = re.search(r"listening on (\S+)", line)
@@ -58,25 +70,102 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_runq_wait_s(pid):
+    """Seconds the process's threads spent runnable but waiting for a CPU (schedstat field 2)."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+            total += int(f.read().split()[1])
+    return total / 1e9
+
+
 def run_client(cmd, srv):
-    """Runs one client against the server; adds the server's CPU per answered request."""
+    """Runs one client against the server; adds the server's CPU and run-queue wait."""
     print("+ " + " ".join(cmd), file=sys.stderr)
-    before = proc_cpu_s(srv.pid)
+    if srv is None:
+        return json.loads(sh(cmd))
+    before, wait = proc_cpu_s(srv.pid), proc_runq_wait_s(srv.pid)
     out = json.loads(sh(cmd))
     answered = out["completed"] + out["warmup"]
     out["server_cpu_us_per_request"] = (proc_cpu_s(srv.pid) - before) * 1e6 / max(answered, 1)
+    out["server_runqueue_wait_ms_per_s"] = (proc_runq_wait_s(srv.pid) - wait) * 1e3 / max(out["duration_s"], 1e-9)
     return out
+
+
+def arrival_flags(kind, burstiness):
+    return ["--arrivals", kind] + (["--burstiness", str(burstiness)] if kind == "gamma" else [])
+
+
+def arrival_name(kind, burstiness):
+    return f"gamma({burstiness})" if kind == "gamma" else kind
+
+
+def load_avg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def lag_study(a):
+    """Schedule lag by arrivals x rate x placement, interleaved rounds; prints one table."""
+    client = os.path.join(EX, "replay_capacity")
+    cells = {}
+    print(f"load average before: {load_avg()}", file=sys.stderr)
+    load_before = load_avg()
+    for rnd in range(a.rounds_study):
+        for placement in a.placements:
+            where = placement.removesuffix("-rt")
+            srv, url = (None, "instant") if where == "instant" else \
+                start_server(a.tokens, "1" if where == "pinned" else None)
+            pin = ["taskset", "-c", "0"] if where == "pinned" else []
+            if placement.endswith("-rt"):  # the client gets a CPU the moment it is runnable
+                pin = ["chrt", "-f", "10", *pin]
+            try:
+                for rate in a.rates:
+                    for kind in a.arrivals:
+                        cmd = [*pin, client, "client", "--base-url", url, "--rate", str(rate), "--tokens",
+                               str(a.tokens), "--requests", str(int(rate * a.seconds)), "--warmup",
+                               str(int(rate * 0.5)), "--workers", "1", "--spin-us", str(a.study_spin_us),
+                               "--seed", str(rnd), *arrival_flags(kind, a.burstiness)]
+                        if a.max_connections:
+                            cmd += ["--max-connections", str(a.max_connections)]
+                        cells.setdefault((placement, arrival_name(kind, a.burstiness), rate), []).append(
+                            run_client(cmd, srv))
+            finally:
+                if srv:
+                    srv.kill()
+                    srv.wait()
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    print(f"## Schedule lag by arrivals, rate and placement ({a.rounds_study} interleaved rounds of "
+          f"{a.seconds:g} s each, medians over rounds; benchkit on 1 tokio worker, spin {a.study_spin_us} µs; "
+          f"load average {load_before} before, {load_avg()} after)\n")
+    print("| placement | arrivals | req/s | achieved | lag p50 ms | lag p99 ms | lag max ms | p99 dispatch ms "
+          "| p99 task start ms | p99 conn. wait ms | client busy | client runq ms/s | server CPU µs/req "
+          "| server runq ms/s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (placement, kind, rate), runs in cells.items():
+        m = lambda f: med([f(r) for r in runs])  # noqa: E731
+        part = lambda k: m(lambda r: r["lag_parts"][k]["p99_ms"])  # noqa: E731
+        srv_cpu = "-" if placement.startswith("instant") else f"{m(lambda r: r['server_cpu_us_per_request']):.1f}"
+        srv_q = "-" if placement.startswith("instant") else f"{m(lambda r: r['server_runqueue_wait_ms_per_s']):.1f}"
+        print(f"| {placement} | {kind} | {rate:.0f} | {m(lambda r: r['achieved_rate']):.0f} "
+              f"| {m(lambda r: r['lag_median_ms']):.3f} | {m(lambda r: r['lag_p99_ms']):.3f} "
+              f"| {m(lambda r: r['lag_max_ms']):.3f} | {part('dispatch'):.3f} | {part('task_start'):.3f} "
+              f"| {part('target_wait'):.3f} | {m(lambda r: r['cpu_utilisation']):.2f} "
+              f"| {m(lambda r: r['runqueue_wait_ms_per_s']):.1f} | {srv_cpu} | {srv_q} |")
+    print("\np99 lag of every run, ms:")
+    for (placement, kind, rate), runs in cells.items():
+        print(f"- {placement} {kind} {rate:.0f}: " + ", ".join(f"{r['lag_p99_ms']:.3f}" for r in runs))
+    return True
 
 
 def capacity(a):
     ensure_aiohttp()
     srv, url = start_server(a.tokens)
     try:
-        common = ["--base-url", url, "--rate", str(a.rate), "--tokens", str(a.tokens), "--warmup", str(a.warmup)]
+        base = ["--base-url", url, "--rate", str(a.rate), "--tokens", str(a.tokens), "--warmup", str(a.warmup)]
         if a.max_connections:
-            common += ["--max-connections", str(a.max_connections)]
-        if a.poisson:
-            common.append("--poisson")
+            base += ["--max-connections", str(a.max_connections)]
+        common = [*base, *arrival_flags(a.arrivals[0], a.burstiness)]
         bench = [os.path.join(EX, "replay_capacity"), "client", *common, "--workers", str(a.workers)]
         spin = ["--spin-us", str(a.spin_us)]
         bk = run_client([*bench, *spin, "--requests", str(a.requests)], srv)
@@ -87,6 +176,11 @@ def capacity(a):
         sat = run_client([os.path.join(EX, "replay_capacity"), "client", "--base-url", url, "--tokens", str(a.tokens),
                           "--rate", "1e9", "--max-concurrency", "256", "--max-connections", "256",
                           "--workers", str(a.workers), "--requests", str(a.requests)], srv)
+        # The other arrival processes at the same rate and settings (the headline is the first).
+        others = [(arrival_name(k, a.burstiness),
+                   run_client([os.path.join(EX, "replay_capacity"), "client", *base, "--workers", str(a.workers),
+                               *spin, "--requests", str(a.requests), *arrival_flags(k, a.burstiness)], srv))
+                  for k in a.arrivals[1:]]
         long = None
         if a.long:
             long = run_client([*bench, *spin, "--requests", str(a.long)], srv)
@@ -95,12 +189,13 @@ def capacity(a):
         srv.wait()
 
     print(f"## Client capacity (loopback server streaming {a.tokens} tokens at once; "
-          f"offered {a.rate:.0f} req/s, {'Poisson' if a.poisson else 'constant'} arrivals; "
+          f"offered {a.rate:.0f} req/s, {arrival_name(a.arrivals[0], a.burstiness)} arrivals; "
           f"connection limit {a.max_connections or 'none'}; benchkit on {a.workers} tokio worker(s))\n")
     print("| client | requests (+ warmup) | completed | failed | achieved req/s | lag median ms | lag p99 ms | lag max ms "
           "| TTFT median ms | peak RSS MB | client CPU µs/req | server CPU µs/req |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [(f"benchkit, spin {a.spin_us} µs", bk), ("benchkit, sleeping", bk_sleep), ("python asyncio+aiohttp", py)]
+    rows += [(f"benchkit, spin {a.spin_us} µs, {name} arrivals", r) for name, r in others]
     if long:
         rows.append((f"benchkit, spin {a.spin_us} µs (long run)", long))
     for name, r in rows:
@@ -173,7 +268,20 @@ def main():
                     help="warmup requests of each client, at the same rate, excluded from lag and latency figures "
                          "(the first 0.1-0.2 s opens the connections and warms the process up: 10,000 are 0.5 s "
                          "at 20,000 req/s)")
-    ap.add_argument("--poisson", action="store_true", help="Poisson arrivals (default: constant rate)")
+    ap.add_argument("--poisson", action="store_true", help="same as --arrivals poisson")
+    ap.add_argument("--arrivals", default="constant",
+                    help="comma-separated arrival processes: constant, poisson, gamma (the first is the headline's; "
+                         "benchkit runs each of the others too)")
+    ap.add_argument("--burstiness", type=float, default=0.5, help="gamma shape of the gamma arrivals (<1: burstier)")
+    ap.add_argument("--lag-study", action="store_true",
+                    help="only the schedule-lag study: arrivals x --rates x --placements, interleaved rounds")
+    ap.add_argument("--rates", default="5000,10000,15000,20000", help="lag study: offered rates")
+    ap.add_argument("--placements", default="instant,shared,pinned,instant-rt,shared-rt",
+                    help="lag study: instant (no server), shared (all cores), pinned (client core 0, server core 1); "
+                         "a -rt suffix (instant-rt, shared-rt, pinned-rt) runs the client under chrt -f 10")
+    ap.add_argument("--rounds-study", type=int, default=3, help="lag study: interleaved rounds")
+    ap.add_argument("--seconds", type=float, default=3.0, help="lag study: seconds of schedule per run")
+    ap.add_argument("--study-spin-us", type=int, default=0, help="lag study: the dispatcher's spin")
     ap.add_argument("--max-connections", type=int, default=1024,
                     help="connection limit of both clients (0: unbounded, vLLM's default); a server stall of "
                          "limit / rate seconds (51 ms at the defaults) is absorbed without queueing")
@@ -190,6 +298,14 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="CI check of the benchmark itself: small runs, checks completion instead of the targets")
     a = ap.parse_args()
+    a.arrivals = ["poisson"] if a.poisson else [k.strip() for k in a.arrivals.split(",") if k.strip()]
+    a.rates = [float(r) for r in a.rates.split(",")]
+    a.placements = [p.strip() for p in a.placements.split(",")]
+    for k in a.arrivals:
+        if k not in ("constant", "poisson", "gamma"):
+            ap.error(f"--arrivals {k}: expected constant, poisson or gamma")
+    if a.lag_study and not a.arrivals[1:] and a.arrivals == ["constant"]:
+        a.arrivals = ["constant", "poisson", "gamma"]
     if a.smoke:
         a.rate, a.requests, a.py_requests, a.long, a.rounds, a.n_gen, a.warmup = 2000.0, 4000, 1000, 0, 1, 16, 100
 
@@ -201,6 +317,9 @@ def main():
     sh(["cargo", "build", "--release", "--example", "replay_capacity", "--example", "inproc_vs_bench"], cwd=ROOT)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Linux {platform.release()}\n")
     ok = True
+    if a.lag_study:
+        lag_study(a)
+        sys.exit(0)
     if not a.skip_capacity:
         ok &= capacity(a)
     if not a.skip_inproc:

@@ -10,8 +10,8 @@ fi
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 # Capability features: each builds alone, and `bench` alone pulls in no async or HTTP stack.
-for f in bench perplexity replay replay-http placement store postgres serve report \
-  "bench,cli" "perplexity,cli" "replay,cli" "placement,cli" "store,cli" "serve,report,cli"; do
+for f in bench perplexity replay replay-http placement store postgres serve report experiment \
+  "bench,cli" "perplexity,cli" "replay,cli" "placement,cli" "store,cli" "serve,report,cli" "experiment,cli"; do
   cargo check --release -p benchkit --no-default-features --features "native,$f"
 done
 # A pp/tg user, and one who stores results, compile no async runtime or HTTP stack.

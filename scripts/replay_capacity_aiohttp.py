@@ -64,7 +64,7 @@ async def request_func(session, url, payload, due, out):
     out.append((ok, sent - due, ttft, end - sent, generated))
 
 
-async def arrivals(n, rate, poisson, seed):
+async def arrivals(n, rate, kind, burstiness, seed):
     """vLLM-style: yield a request, then sleep the next inter-arrival interval. Also yields
     when the request is due on the ideal schedule (seconds after the start), which the
     sleeps drift behind."""
@@ -72,7 +72,12 @@ async def arrivals(n, rate, poisson, seed):
     ideal = 0.0
     for i in range(n):
         yield i, ideal
-        interval = rng.expovariate(rate) if poisson else 1.0 / rate
+        if kind == "poisson":
+            interval = rng.expovariate(rate)
+        elif kind == "gamma":  # vLLM's: shape = burstiness, mean 1 / rate
+            interval = rng.gammavariate(burstiness, 1.0 / (rate * burstiness))
+        else:
+            interval = 1.0 / rate
         ideal += interval
         await asyncio.sleep(interval)
 
@@ -83,11 +88,14 @@ async def main():
     ap.add_argument("--rate", type=float, default=20000.0)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=0)
-    ap.add_argument("--poisson", action="store_true")
+    ap.add_argument("--poisson", action="store_true", help="same as --arrivals poisson")
+    ap.add_argument("--arrivals", choices=["constant", "poisson", "gamma"], default="constant")
+    ap.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of --arrivals gamma")
     ap.add_argument("--tokens", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-connections", type=int, default=0, help="aiohttp connector limit (0: none, vLLM's default)")
     a = ap.parse_args()
+    kind = "poisson" if a.poisson else a.arrivals
 
     url = a.base_url.rstrip("/") + "/v1/completions"
     payload = {"model": "capacity", "prompt": "Say hello.", "max_tokens": a.tokens, "stream": True,
@@ -102,7 +110,7 @@ async def main():
         tasks = []
         cpu0 = time.process_time()
         start = time.perf_counter()
-        async for i, ideal in arrivals(total, a.rate, a.poisson, a.seed):
+        async for i, ideal in arrivals(total, a.rate, kind, a.burstiness, a.seed):
             out = results if i >= a.warmup else warm
             tasks.append(asyncio.create_task(request_func(session, url, payload, start + ideal, out)))
         await asyncio.gather(*tasks)
@@ -116,7 +124,7 @@ async def main():
     print(json.dumps({
         "client": "python-aiohttp",
         "offered_rate": a.rate,
-        "arrivals": "poisson" if a.poisson else "constant",
+        "arrivals": kind if kind != "gamma" else f"gamma({a.burstiness})",
         "requests": a.requests,
         "max_connections": a.max_connections or None,
         "warmup": a.warmup,

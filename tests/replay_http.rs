@@ -583,6 +583,8 @@ async fn a_replay_scrapes_the_servers_metrics() {
         cancel: None,
         telemetry: Default::default(),
         telemetry_pid: None,
+        shard: None,
+        check: Default::default(),
     };
     let result = config.clone().prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
     assert_eq!(result.summary.completed, 8);
@@ -622,4 +624,136 @@ async fn a_replay_scrapes_the_servers_metrics() {
     let m = result.server_metrics.unwrap();
     assert_eq!((m.scrapes, m.failures.len()), (0, 2), "{m:?}");
     assert!(m.counters.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_lengths_are_checked_against_the_servers_tokenize() {
+    use benchkit::replay::http::check_tokens;
+    let server = MockServer::start().await;
+    let cfg = config(&server, Endpoint::Completions, TIMEOUT);
+    let agree = "hello world";
+    let requests = vec![
+        Request::text(0, agree, mock_openai::mock_token_count(agree) as u32, 4),
+        Request::text(1, "abc", 1, 4),
+        Request::text(2, agree, 11, 4), // the same prompt again: asked once
+        Request::tokens(3, vec![1, 2, 3], 4),
+        Request::text(4, "four", 9, 4),
+    ];
+    let t = check_tokens(&cfg, &requests, 1000).await;
+    assert_eq!(t.endpoint.as_deref(), Some(format!("{}/tokenize", server.base_url()).as_str()));
+    // The mock is vLLM-shaped: llama.cpp's `content` is refused, `prompt` is answered.
+    assert_eq!(t.api.as_deref(), Some("vllm"), "{t:?}");
+    assert_eq!((t.prompts_checked, t.disagreements, t.prompts_skipped, t.max_abs_diff), (3, 2, 1, 5), "{t:?}");
+    assert!((t.mean_abs_diff - 7.0 / 3.0).abs() < 1e-9, "{t:?}");
+    assert_eq!((t.examples[0].request_id, t.examples[0].client, t.examples[0].server), (1, 1, 3));
+    assert!(t.unavailable.is_none() && t.stopped.is_none(), "{t:?}");
+
+    let t = check_tokens(&cfg, &requests, 1).await;
+    assert_eq!((t.prompts_checked, t.disagreements, t.prompts_skipped), (1, 0, 3), "the limit: {t:?}");
+    let t = check_tokens(&cfg, &requests, 0).await;
+    assert!(t.unavailable.as_deref().unwrap().contains("off"), "{t:?}");
+    let asked = server.stats.tokenize_requests.load(Ordering::Relaxed);
+    let t = check_tokens(&cfg, &requests[3..4], 1000).await;
+    assert!(t.unavailable.as_deref().unwrap().contains("no single-text prompt"), "{t:?}");
+    assert_eq!(server.stats.tokenize_requests.load(Ordering::Relaxed), asked, "nothing to ask");
+
+    // A server without /tokenize, and no server at all: unavailable, not an error.
+    server.stats.no_tokenize.store(true, Ordering::Relaxed);
+    let t = check_tokens(&cfg, &requests, 1000).await;
+    assert!(t.unavailable.as_deref().unwrap().starts_with("HTTP 404"), "{t:?}");
+    assert_eq!(t.prompts_checked, 0);
+    let gone = HttpTargetConfig { base_url: "http://127.0.0.1:9".into(), ..cfg };
+    let t = check_tokens(&gone, &requests, 1000).await;
+    assert!(t.unavailable.as_deref().unwrap().contains("connect"), "{t:?}");
+}
+
+/// A synthetic completions replay against `server` at `rate` req/s (constant), with a 20 ms
+/// lag threshold: far above what a paced client on a busy 2-core machine shows, far below
+/// what a client handed more than it can send does.
+fn paced_replay(
+    server: &MockServer,
+    tokenizer: std::path::PathBuf,
+    n: usize,
+    rate: f64,
+) -> benchkit::replay::ReplayConfig {
+    use benchkit::replay::workload::{Arrival, LengthDist, ScheduleConfig};
+    use benchkit::replay::{ClientCheckConfig, DatasetSource, ReplayConfig, TargetConfig, WorkloadConfig};
+    let mut http = config(server, Endpoint::Completions, Duration::from_secs(30));
+    http.metrics = None;
+    // Bounded, so a flood queues for connections instead of overflowing the listen backlog.
+    http.max_connections = Some(256);
+    ReplayConfig {
+        target: TargetConfig::Http(http),
+        tokenizer: Some(tokenizer),
+        model_id: None,
+        isolation: Default::default(),
+        workload: WorkloadConfig {
+            dataset: DatasetSource::Synthetic { input_len: LengthDist::Fixed(4), output_len: LengthDist::Fixed(2) },
+            num_prompts: n,
+            seed: 1,
+            fixed_output_len: None,
+            multi_turn: false,
+        },
+        schedule: ScheduleConfig::new(Arrival::Constant { rate }),
+        drive: Default::default(),
+        slo: Default::default(),
+        save_requests: None,
+        cancel: None,
+        telemetry: benchkit::telemetry::TelemetryConfig { enabled: false, ..Default::default() },
+        telemetry_pid: None,
+        shard: None,
+        check: ClientCheckConfig { max_schedule_lag_ms: 20.0, ..ClientCheckConfig::default() },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_client_flags_itself_and_a_paced_one_does_not() {
+    let server = MockServer::start().await;
+    let backend = benchkit::Backend::init().unwrap();
+    let tokenizer = benchkit::synth::default_model(&backend).unwrap();
+
+    let paced = paced_replay(&server, tokenizer.clone(), 8, 25.0);
+    let r = paced.prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
+    assert_eq!(r.summary.completed, 8);
+    let check = r.client_check.as_ref().expect("checked");
+    assert!(r.invalid.is_none() && !check.saturated, "{check:?}");
+    let cpu = check.client_cpu.expect("an http client's CPU is measured");
+    assert_eq!(cpu.usable_cores, 2.min(std::thread::available_parallelism().unwrap().get()));
+    assert!(cpu.wall_s >= 0.25 && cpu.fraction < 0.9, "{cpu:?}");
+    assert_eq!(check.schedule_lag_parts.dispatch.count, 8);
+    // Synthetic prompts are token ids: nothing to compare with /tokenize.
+    assert!(check.tokens.unavailable.is_some(), "{:?}", check.tokens);
+
+    // 20,000 requests due within 20 ms: no client sends 1,000,000 req/s, so they leave late,
+    // and the run says its latencies are the client's.
+    let flooded = paced_replay(&server, tokenizer, 20_000, 1e6);
+    let r = flooded.prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
+    assert_eq!(r.summary.completed, 20_000);
+    let check = r.client_check.as_ref().expect("checked");
+    let why = r.invalid.as_deref().expect("flagged");
+    assert!(why.starts_with("client saturated: schedule-lag p99"), "{why}");
+    assert!(check.saturated && check.schedule_lag_p99_ms > 20.0, "{check:?}");
+    // The parts add up to the lag (each part's mean; histograms round within 0.1 %).
+    let p = check.schedule_lag_parts;
+    let sum = p.dispatch.mean_ms + p.task_start.mean_ms + p.target_wait.mean_ms;
+    assert!((sum - r.summary.schedule_lag.mean_ms).abs() <= 0.01 * r.summary.schedule_lag.mean_ms + 0.01, "{p:?}");
+    eprintln!("flooded: {why}; parts {p:?}; cpu {:?}", check.client_cpu);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["invalid"], why);
+    assert_eq!(json["client_check"]["saturated"], true);
+
+    // Stored, the flooded run is `invalid` with its reason (comparisons leave it out).
+    let dir = std::env::temp_dir().join(format!("benchkit-saturated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("store.sqlite");
+    let spec = db.to_str().unwrap();
+    let mut w = benchkit::store::RunWriter::open(spec, None).unwrap();
+    w.replay(&r, &[]).unwrap();
+    w.finish(None).unwrap();
+    let store = benchkit::store::Store::open_read_only(spec).unwrap();
+    let entries = store.entries(&benchkit::store::Filter::all()).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].record.status, "invalid");
+    assert_eq!(entries[0].record.error.as_deref(), Some(why));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

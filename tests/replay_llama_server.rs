@@ -76,6 +76,13 @@ async fn totals_match_llama_server_counters() {
         ignore_eos: true,
         ..HttpTargetConfig::new(format!("http://127.0.0.1:{port}"), "gemma")
     };
+    // The prompt lengths benchkit counted with the same model agree with llama-server's own
+    // /tokenize (llama.cpp's request shape, no special tokens).
+    let tokens = benchkit::replay::http::check_tokens(&config, &requests, 1000).await;
+    assert_eq!(tokens.api.as_deref(), Some("llama.cpp"), "{tokens:?}");
+    assert_eq!(tokens.endpoint, Some(format!("http://127.0.0.1:{port}/tokenize")));
+    assert_eq!((tokens.prompts_checked, tokens.disagreements, tokens.max_abs_diff), (12, 0, 0), "{tokens:?}");
+    assert!(tokens.unavailable.is_none() && tokens.stopped.is_none(), "{tokens:?}");
     let target: Arc<dyn Target> = Arc::new(HttpTarget::new(config, Some(tok)).unwrap());
     let mut agg = Aggregator::new(SloConfig::default());
     let mut all_output = 0u64;
@@ -125,6 +132,8 @@ async fn totals_match_llama_server_counters() {
         cancel: None,
         telemetry: Default::default(),
         telemetry_pid: Some(_server.0.id()),
+        shard: None,
+        check: Default::default(),
     };
     let result = config.prepare(&backend).unwrap().run_async(&backend, |_| {}).await.unwrap();
     assert_eq!(result.summary.completed, 6);

@@ -6,6 +6,7 @@
 
 mod bench;
 mod errors;
+mod experiment;
 mod perplexity;
 mod placement;
 mod replay;
@@ -31,11 +32,17 @@ mod _native {
     #[pymodule_export]
     use super::bench::bench;
     #[pymodule_export]
+    use super::experiment::{experiment_report, experiment_run};
+    #[pymodule_export]
     use super::perplexity::perplexity;
     #[pymodule_export]
     use super::placement::placement;
     #[pymodule_export]
     use super::replay::replay;
+    #[pymodule_export]
+    use super::replay::replay_merge;
+    #[pymodule_export]
+    use super::replay::replay_sweep;
     #[pymodule_export]
     use super::store::Store;
     #[pymodule_export]
@@ -47,6 +54,7 @@ mod _native {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::experiment::register(m)?;
         super::errors::register(m)
     }
 }

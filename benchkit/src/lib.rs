@@ -66,6 +66,9 @@ pub mod system;
 // What happens to results after a run: the store, comparisons, rankings, commit sweeps.
 #[cfg(feature = "store")]
 pub mod commits;
+// Experiment files: factors x levels -> treatments, each set up, measured and torn down.
+#[cfg(feature = "experiment")]
+pub mod experiment;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "serve")]

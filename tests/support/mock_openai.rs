@@ -120,6 +120,10 @@ pub struct Stats {
     pub last_body: Mutex<Vec<u8>>,
     /// `GET /metrics` requests (the second one answers 500).
     pub scrapes: AtomicU64,
+    /// `POST /tokenize` requests.
+    pub tokenize_requests: AtomicU64,
+    /// Answer `/tokenize` with 404, as a server without it.
+    pub no_tokenize: std::sync::atomic::AtomicBool,
 }
 
 /// A running mock server (stops accepting when dropped).
@@ -272,6 +276,30 @@ async fn metrics(sock: &mut TcpStream, stats: &Stats) -> std::io::Result<()> {
     sock.write_all(r.as_bytes()).await
 }
 
+/// The token count the mock's `/tokenize` gives a prompt: its length in bytes (no real
+/// tokenizer agrees on ordinary text, so a test can expect disagreements).
+pub fn mock_token_count(prompt: &str) -> usize {
+    prompt.len()
+}
+
+/// vLLM's `/tokenize`: `{"prompt": ...}` gives `{"count", "tokens", "max_model_len"}`; a body
+/// without `prompt` (llama.cpp's `content`) is a 400 validation error, as vLLM answers it.
+/// With [`Stats::no_tokenize`]: 404.
+async fn tokenize(sock: &mut TcpStream, body: &[u8], stats: &Stats) -> std::io::Result<()> {
+    stats.tokenize_requests.fetch_add(1, Ordering::Relaxed);
+    if stats.no_tokenize.load(Ordering::Relaxed) {
+        return plain(sock, "404 Not Found", r#"{"detail":"Not Found"}"#).await;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(prompt) = v["prompt"].as_str() else {
+        return plain(sock, "400 Bad Request", r#"{"object":"error","message":"prompt: Field required"}"#).await;
+    };
+    let n = mock_token_count(prompt);
+    let tokens: Vec<usize> = (0..n).collect();
+    let answer = serde_json::json!({"count": n, "max_model_len": 4096, "tokens": tokens});
+    plain(sock, "200 OK", &answer.to_string()).await
+}
+
 async fn serve(mut sock: TcpStream, stats: Arc<Stats>) {
     let mut buf = Vec::with_capacity(8192);
     let mut out = Vec::with_capacity(8192);
@@ -279,6 +307,12 @@ async fn serve(mut sock: TcpStream, stats: Arc<Stats>) {
     while let Some(req) = read_request(&mut sock, &mut buf, &stats).await {
         if req.path.starts_with("/metrics") {
             if metrics(&mut sock, &stats).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if req.path == "/tokenize" {
+            if tokenize(&mut sock, &req.body, &stats).await.is_err() {
                 return;
             }
             continue;

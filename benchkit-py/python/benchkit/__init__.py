@@ -19,6 +19,7 @@ from benchkit._native import (
     BenchError,
     BenchkitError,
     ContextError,
+    ExperimentError,
     ModelError,
     ParamError,
     PerplexityError,
@@ -30,9 +31,13 @@ from benchkit._native import (
     __version__,
 )
 from benchkit._native import bench as _bench
+from benchkit._native import experiment_report as _experiment_report
+from benchkit._native import experiment_run as _experiment_run
 from benchkit._native import perplexity as _perplexity
 from benchkit._native import placement as _placement
 from benchkit._native import replay as _replay
+from benchkit._native import replay_merge as _replay_merge
+from benchkit._native import replay_sweep as _replay_sweep
 from benchkit._results import (
     BenchResult,
     Comparison,
@@ -58,6 +63,7 @@ __all__ = [
     "RunsResult",
     "BenchkitError",
     "ContextError",
+    "ExperimentError",
     "ModelError",
     "ParamError",
     "PerplexityError",
@@ -70,10 +76,14 @@ __all__ = [
     "WorkerError",
     "__version__",
     "bench",
+    "experiment_report",
+    "experiment_run",
     "kl_divergence",
     "perplexity",
     "placement",
     "replay",
+    "replay_merge",
+    "replay_sweep",
     "synth",
 ]
 
@@ -279,6 +289,46 @@ def replay(
     return ReplayResult._from_json(items, summary)
 
 
+def replay_merge(paths: PathLike | Sequence[PathLike]) -> ReplayResult:
+    """One result from the shards of a replay, as ``benchkit replay merge`` computes it: each
+    of N processes ran ``replay("http", ..., shard="I/N", shard_dir=DIR)`` (``start_at=`` an
+    agreed time); ``paths`` are shard directories or ``shard-I-of-N.json`` files. Counts,
+    tokens and histograms are merged, so the percentiles are those of one process; ``.records``
+    holds every shard's records, times on the shared clock. Raises ``ReplayError`` for missing,
+    duplicate, foreign or corrupt shards."""
+    items, summary = _replay_merge([os.fspath(p) for p in _list(paths)])
+    return ReplayResult._from_json(items, summary)
+
+
+def replay_sweep(
+    target: str = "inproc",
+    model: PathLike | None = None,
+    *,
+    dataset: str = "sharegpt",
+    num_prompts: int | None = None,
+    isolate: bool = True,
+    timeout: float | None = None,
+    progress: Progress | None = None,
+    **flags: Any,
+) -> dict[str, Any]:
+    """A rate sweep, as ``benchkit replay`` runs one: ``request_rate=[1, 2, 4]`` runs each rate
+    in turn; ``sweep="saturation"`` raises the rate until the achieved throughput stops
+    growing; ``slo="ttft:p99:500ms,tpot:p99:50ms", search="max-rate"`` finds the largest rate
+    meeting the objectives by bisection (``search_min=``, ``search_max=``,
+    ``search_tolerance=``). Other arguments as :func:`replay`. Returns the sweep as a dict:
+    ``points`` (offered and achieved rates, latency p50/p99, ``meets_slo``, the full
+    ``result``), ``conclusion`` (``max_rate``, ``failing_rate``, ``tolerance``... for a search)
+    and ``provenance``. ``store=`` stores every run in one store run."""
+    argv = ["--target", target, "--dataset", dataset]
+    argv += _optional({"-m": model, "--num-prompts": num_prompts})
+    if target == "inproc":
+        argv += _isolation(isolate, timeout, "--trial-timeout")
+    argv += _flags(flags)
+    _items, summary = _replay_sweep(argv, _worker_argv(), progress)
+    result: dict[str, Any] = json.loads(summary)
+    return result
+
+
 def _with_summary(partial: list[str] | tuple[list[str], str]) -> tuple[list[str], str]:
     """The items so far (Ctrl-C) with no summary, or (items, summary) (a ``StoreError``)."""
     return partial if isinstance(partial, tuple) else (partial, "")
@@ -349,3 +399,64 @@ def placement(
     except BaseException as e:
         raise _interrupted(e, lambda partial: PlacementResult._from_json(*_with_summary(partial))) from None
     return PlacementResult._from_json(items, report)
+
+
+def _benchkit_exe(exe: PathLike | None) -> str:
+    """The ``benchkit`` executable an experiment's treatments run: ``exe``, else
+    ``$BENCHKIT_EXE``, else ``benchkit`` on ``PATH``."""
+    if exe is not None:
+        return str(exe)
+    import shutil
+
+    found = os.environ.get("BENCHKIT_EXE") or shutil.which("benchkit")
+    if not found:
+        raise ExperimentError(
+            "no benchkit executable: pass exe=, set BENCHKIT_EXE or put benchkit on PATH "
+            "(each treatment runs `benchkit <command> ...`)"
+        )
+    return found
+
+
+def experiment_run(
+    file: PathLike,
+    *,
+    store: PathLike,
+    exe: PathLike | None = None,
+    log_dir: PathLike | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Runs the experiment ``file`` (docs/experiments.md) as ``benchkit experiment run FILE
+    --store STORE`` does: each treatment not yet completed in ``store`` is set up, measured by
+    ``benchkit <command>`` (``exe``) and torn down. ``progress`` gets ``{"event": "starting",
+    "plan": ...}`` and ``{"event": "done", "outcome": ...}`` per treatment. Returns the summary
+    (``name``, ``hash``, ``treatments``: each one's ``status``, ``run_id``, ``error``;
+    ``interrupted``). Ctrl-C tears the treatment in progress down, then raises
+    ``KeyboardInterrupt`` with the outcomes so far as ``partial``."""
+    try:
+        _, summary = _experiment_run(
+            str(file), str(store), _benchkit_exe(exe), None if log_dir is None else str(log_dir), progress
+        )
+    except BaseException as e:
+        raise _interrupted(e, lambda partial: [json.loads(p) for p in partial]) from None
+    out: dict[str, Any] = json.loads(summary)
+    return out
+
+
+def experiment_report(
+    name: str,
+    *,
+    store: PathLike,
+    baseline: str | None = None,
+    metrics: Sequence[str] = (),
+    threshold: float = 0.02,
+    alpha: float = 0.05,
+    seed: int = 0x5EED,
+) -> dict[str, Any]:
+    """The report of experiment ``name`` in ``store``, as ``benchkit experiment report``
+    prints it: ``report`` (each treatment's levels, status and metrics; each other completed
+    treatment compared with ``baseline``, default the first, with ``compare``'s ratio, CI, p
+    and verdict), ``markdown`` and ``csv``."""
+    out: dict[str, Any] = json.loads(
+        _experiment_report(name, str(store), baseline, list(metrics), threshold, alpha, seed)
+    )
+    return out

@@ -4,6 +4,7 @@ __all__ = [
     "BenchError",
     "BenchkitError",
     "ContextError",
+    "ExperimentError",
     "ModelError",
     "ParamError",
     "PerplexityError",
@@ -15,9 +16,13 @@ __all__ = [
     "WorkerError",
     "__version__",
     "bench",
+    "experiment_report",
+    "experiment_run",
     "perplexity",
     "placement",
     "replay",
+    "replay_merge",
+    "replay_sweep",
     "synth_model",
     "worker_main",
 ]
@@ -49,6 +54,10 @@ class StoreError(BenchkitError):
     side: str | None
 
 class SynthError(BenchkitError): ...
+class ExperimentError(BenchkitError):
+    path: str | None
+    key: str | None
+    line: int | None
 class WorkerError(BenchkitError):
     signal: str | None
     exit_code: str | None
@@ -56,6 +65,22 @@ class WorkerError(BenchkitError):
     abort_message: str | None
 
 def bench(config: str, progress: Callable[[dict[str, Any]], object] | None = None) -> list[str]: ...
+def experiment_run(
+    file: str,
+    store: str,
+    exe: str,
+    log_dir: str | None = None,
+    progress: Callable[[dict[str, Any]], object] | None = None,
+) -> tuple[list[str], str]: ...
+def experiment_report(
+    name: str,
+    store: str,
+    baseline: str | None = None,
+    metrics: list[str] = ...,
+    threshold: float = 0.02,
+    alpha: float = 0.05,
+    seed: int = 24301,
+) -> str: ...
 def perplexity(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> str: ...
@@ -63,6 +88,10 @@ def placement(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> tuple[list[str], str]: ...
 def replay(
+    flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
+) -> tuple[list[str], str]: ...
+def replay_merge(paths: list[str]) -> tuple[list[str], str]: ...
+def replay_sweep(
     flags: list[str], worker: list[str], progress: Callable[[dict[str, Any]], object] | None = None
 ) -> tuple[list[str], str]: ...
 @final

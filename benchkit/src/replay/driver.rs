@@ -10,14 +10,23 @@
 //! from a server on the same machine); [`DriveConfig::spin`] opts into busy-waiting the last
 //! stretch before each arrival, for a client with a core of its own.
 //!
+//! Schedule lag (`sent - scheduled`) is split into three parts that add up to it, for every
+//! measured (non-warmup) first turn ([`LagBreakdown`]): the dispatcher handing the request over
+//! late (a late timer wake-up, a busy dispatcher, or a `max_concurrency` wait), the runtime
+//! starting the request's task late (its workers busy with other tasks), and the target's own
+//! wait before sending (encoding, an HTTP connection slot). Three histogram updates and two
+//! clock reads per request.
+//!
 //! Memory does not grow with the length of the run: [`drive_iter`] pulls requests lazily from an
 //! iterator, so only the requests in flight exist at any time.
 
+use super::lag::{lag_histogram, record_ns, LagBreakdown, LagPart};
 use super::types::{Request, RequestRecord, Target};
+use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::iter::Peekable;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -40,7 +49,7 @@ pub struct DriveConfig {
 }
 
 /// What the driver observed besides the records.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DriveStats {
     /// From the start (time 0 of the schedule) to the last completion.
     pub duration: Duration,
@@ -48,6 +57,9 @@ pub struct DriveStats {
     pub sent: u64,
     /// Later turns not sent because an earlier turn of their conversation failed.
     pub skipped_turns: u64,
+    /// Where the schedule lag of the measured first turns came from.
+    #[serde(default)]
+    pub lag: LagBreakdown,
 }
 
 /// Sends `requests` to `target` on their schedule and calls `on_record` for each finished
@@ -143,6 +155,9 @@ struct Shared {
     sent: AtomicU64,
     skipped: AtomicU64,
     start: Instant,
+    /// `task_start`, `target_wait`, `slot_wait` and `client` of [`LagBreakdown`] (the
+    /// dispatcher keeps `dispatch`).
+    parts: Mutex<[Histogram<u64>; 4]>,
 }
 
 async fn run<C>(
@@ -163,44 +178,80 @@ where
         sent: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         start,
+        parts: Mutex::new([lag_histogram(), lag_histogram(), lag_histogram(), lag_histogram()]),
     });
     let mut dispatcher = AbortOnDrop(Some({
         let shared = shared.clone();
         tokio::spawn(async move {
             let mut timer = PreciseTimer::new(spin);
+            let mut dispatch = lag_histogram();
+            // The end of the dispatcher's latest wait for a `max_concurrency` slot.
+            let mut blocked_until = 0u64;
             for turns in conversations {
                 let Some(first) = turns.first() else { continue };
-                timer.sleep_until(start + Duration::from_nanos(first.scheduled_ns)).await;
+                let scheduled_ns = first.scheduled_ns;
+                timer.sleep_until(start + Duration::from_nanos(scheduled_ns)).await;
+                let woke_ns = ns_since(start);
                 // Waiting for a free slot holds back the following arrivals too (as a client
                 // with a bounded pool does); their lag shows it.
-                let permit = match &shared.semaphore {
-                    Some(s) => Some(s.clone().acquire_owned().await.expect("the driver never closes its semaphore")),
-                    None => None,
+                let (permit, waited) = match &shared.semaphore {
+                    Some(s) => match s.clone().try_acquire_owned() {
+                        Ok(p) => (Some(p), false),
+                        Err(_) => (
+                            Some(s.clone().acquire_owned().await.expect("the driver never closes its semaphore")),
+                            true,
+                        ),
+                    },
+                    None => (None, false),
                 };
-                tokio::spawn(conversation(shared.clone(), turns, permit, tx.clone()));
+                let handed_ns = ns_since(start);
+                let held = blocked_until.min(woke_ns).saturating_sub(scheduled_ns);
+                let slot_ns = held + if waited { handed_ns.saturating_sub(woke_ns) } else { 0 };
+                if waited {
+                    blocked_until = handed_ns;
+                }
+                if !turns[0].warmup {
+                    record_ns(&mut dispatch, handed_ns.saturating_sub(scheduled_ns));
+                }
+                let slot_ns = shared.semaphore.is_some().then_some(slot_ns);
+                tokio::spawn(conversation(shared.clone(), turns, permit, (handed_ns, slot_ns), tx.clone()));
             }
+            dispatch
         })
     }));
     // The channel closes when the dispatcher and every conversation task are done.
     while let Some(rec) = rx.recv().await {
         on_record(rec);
     }
-    if let Err(e) = dispatcher.0.take().expect("awaited once").await {
-        if e.is_panic() {
-            // A panic in the caller's request iterator: hand it back to the caller.
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
+    let dispatch = match dispatcher.0.take().expect("awaited once").await {
+        Ok(h) => LagPart::of(&h),
+        // A panic in the caller's request iterator: hand it back to the caller.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => LagPart::default(),
+    };
+    let duration = start.elapsed();
+    let parts = shared.parts.lock().unwrap_or_else(|p| p.into_inner());
     DriveStats {
-        duration: start.elapsed(),
+        duration,
         sent: shared.sent.load(Ordering::Relaxed),
         skipped_turns: shared.skipped.load(Ordering::Relaxed),
+        lag: LagBreakdown {
+            dispatch,
+            task_start: LagPart::of(&parts[0]),
+            target_wait: LagPart::of(&parts[1]),
+            slot_wait: LagPart::of(&parts[2]),
+            client: LagPart::of(&parts[3]),
+        },
     }
+}
+
+fn ns_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Stops the dispatcher when `drive` is dropped before it finishes (requests already sent run
 /// to completion; no new ones leave).
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+struct AbortOnDrop(Option<tokio::task::JoinHandle<Histogram<u64>>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -215,8 +266,10 @@ async fn conversation(
     shared: Arc<Shared>,
     turns: Vec<Request>,
     mut permit: Option<OwnedSemaphorePermit>,
+    (handed_ns, slot_ns): (u64, Option<u64>),
     tx: mpsc::UnboundedSender<RequestRecord>,
 ) {
+    let started_ns = ns_since(shared.start);
     let n = turns.len();
     let mut previous_end: Option<u64> = None;
     for (i, mut req) in turns.into_iter().enumerate() {
@@ -231,6 +284,16 @@ async fn conversation(
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let rec = shared.target.send(req, shared.start).await;
         drop(permit.take());
+        if i == 0 && !rec.warmup {
+            let lag = rec.sent_ns.saturating_sub(rec.scheduled_ns);
+            let mut parts = shared.parts.lock().unwrap_or_else(|p| p.into_inner());
+            record_ns(&mut parts[0], started_ns.saturating_sub(handed_ns));
+            record_ns(&mut parts[1], rec.sent_ns.saturating_sub(started_ns));
+            if let Some(slot) = slot_ns {
+                record_ns(&mut parts[2], slot);
+            }
+            record_ns(&mut parts[3], lag.saturating_sub(slot_ns.unwrap_or(0)));
+        }
         let (ok, end) = (rec.ok(), rec.end_ns);
         let _ = tx.send(rec);
         if !ok {
@@ -375,6 +438,52 @@ mod tests {
 
     fn req(id: u64, conv: &str, turn: u32) -> Request {
         Request::chat(id, Vec::new(), 1, 1).in_conversation(conv, turn)
+    }
+
+    /// Completes every request 20 ms after it was sent.
+    struct Slow;
+
+    impl Target for Slow {
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+
+        fn send(&self, request: Request, start: Instant) -> crate::replay::RecordFuture {
+            Box::pin(async move {
+                let sent_ns = ns_since(start);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                RequestRecord {
+                    id: request.id,
+                    conversation_id: request.conversation_id,
+                    turn: request.turn,
+                    warmup: false,
+                    scheduled_ns: request.scheduled_ns,
+                    sent_ns,
+                    first_token_ns: Some(ns_since(start)),
+                    itl_ns: Vec::new(),
+                    end_ns: ns_since(start),
+                    input_tokens: 1,
+                    output_tokens: 1,
+                    output_tokens_source: crate::replay::TokenCountSource::Engine,
+                    failure: None,
+                    text: None,
+                }
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waits_behind_max_concurrency_are_told_apart_from_the_clients_lag() {
+        // Six requests due at once, one slot: the k-th waits ~20k ms for its slot.
+        let requests: Vec<Request> = (0..6).map(|i| Request::text(i, "x", 1, 1)).collect();
+        let options = DriveConfig { max_concurrency: Some(1), ..DriveConfig::default() };
+        let stats = drive(Arc::new(Slow), requests, &options, |_| {}).await;
+        let lag = stats.lag;
+        assert_eq!((lag.slot_wait.count, lag.client.count), (6, 6), "{lag:?}");
+        assert!(lag.slot_wait.max_ms >= 95.0, "the last request waited five 20 ms turns: {lag:?}");
+        assert!(lag.client.max_ms < lag.slot_wait.max_ms / 4.0, "{lag:?}");
+        let free = drive(Arc::new(Slow), vec![Request::text(0, "x", 1, 1)], &DriveConfig::default(), |_| {}).await;
+        assert_eq!((free.lag.slot_wait.count, free.lag.client.count), (0, 1), "no bound, no slot waits");
     }
 
     #[test]

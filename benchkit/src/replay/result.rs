@@ -88,6 +88,13 @@ pub struct ReplayResult {
     /// included) and gauge series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<crate::telemetry::prometheus::ServerMetrics>,
+    /// The client's check of itself: schedule lag (split by cause), client CPU and prompt
+    /// token counts against the server's (`None` in result files from before the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_check: Option<super::ClientCheck>,
+    /// Why this run does not measure the server (`client saturated: ...`); `None`: valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
     /// Build, machine, start (RFC 3339), seeds, model, dataset and every setting.
     pub provenance: Provenance,
 }
@@ -136,6 +143,8 @@ mod tests {
             date: "20261202-230000".into(),
             telemetry: crate::telemetry::Telemetry::default(),
             server_metrics: None,
+            client_check: None,
+            invalid: None,
             provenance: crate::provenance::test_provenance().seed("workload", 7),
         };
         let v = serde_json::to_value(&r).unwrap();
@@ -144,8 +153,18 @@ mod tests {
         }
         assert_eq!(v["request_rate"], "inf");
         assert_eq!(v["provenance"]["seeds"]["workload"], 7);
+        assert!(v.get("invalid").is_none() && v.get("client_check").is_none(), "valid and unchecked: no keys");
         let back: ReplayResult = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
+        let flagged = ReplayResult {
+            client_check: Some(super::super::ClientCheck { saturated: true, ..Default::default() }),
+            invalid: Some("client saturated: x".into()),
+            ..r.clone()
+        };
+        let v = serde_json::to_value(&flagged).unwrap();
+        assert_eq!(v["invalid"], "client saturated: x");
+        assert_eq!(v["client_check"]["saturated"], true);
+        assert_eq!(serde_json::from_value::<ReplayResult>(v).unwrap(), flagged);
         let finite = serde_json::to_value(RequestRate::PerSecond(2.5)).unwrap();
         assert_eq!(finite, 2.5);
         assert_eq!(serde_json::from_value::<RequestRate>(finite).unwrap(), RequestRate::PerSecond(2.5));

@@ -9,8 +9,8 @@
 use super::inproc::{InprocConfig, InprocError, InprocTarget};
 use super::metrics::{Aggregator, MetricsError, RecordWriter, SloConfig};
 use super::workload::{
-    load_sharegpt, schedule, sharegpt_default_path, synthetic_requests, Arrival, LengthDist, SampleConfig,
-    ScheduleConfig, SyntheticConfig, WorkloadError,
+    load_sharegpt, load_trace, schedule, shared_prefix_requests, sharegpt_default_path, synthetic_requests, Arrival,
+    LengthDist, SampleConfig, ScheduleConfig, SharedPrefixConfig, SyntheticConfig, TraceOptions, WorkloadError,
 };
 use super::{drive, replay_inproc_measured, sharegpt_dataset, DriveConfig, ReplayResult, RequestRate};
 use super::{Request, RequestRecord, Target};
@@ -54,6 +54,9 @@ pub enum ReplayError {
     /// The async runtime could not start.
     #[error("cannot start the replay runtime: {0}")]
     Runtime(std::io::Error),
+    /// A shard that cannot run (not an HTTP target, start time passed) or write its file.
+    #[error(transparent)]
+    Shard(#[from] super::shard::ShardError),
 }
 
 /// Where the requests come from.
@@ -72,6 +75,18 @@ pub enum DatasetSource {
         input_len: LengthDist,
         /// Output lengths.
         output_len: LengthDist,
+    },
+    /// System prompts x questions of random text, shuffled (inference-perf's `shared_prefix`);
+    /// the workload's `fixed_output_len`, when set, replaces the config's output length.
+    SharedPrefix(SharedPrefixConfig),
+    /// A JSONL trace (Mooncake's shape), replayed at its recorded times with
+    /// [`Arrival::Recorded`]; the workload's `num_prompts` takes its first records (0: all of
+    /// them, warmup included), `fixed_output_len` replaces its output lengths.
+    Trace {
+        /// The trace file.
+        path: PathBuf,
+        /// Tokens per hash id ([`MOONCAKE_BLOCK_SIZE`](super::workload::MOONCAKE_BLOCK_SIZE)).
+        block_size: u32,
     },
 }
 
@@ -134,6 +149,11 @@ pub struct ReplayConfig {
     /// HTTP targets: the server's process id, when it runs on this machine, to sample it
     /// instead of the client.
     pub telemetry_pid: Option<u32>,
+    /// The client's self-check: saturation thresholds and the `/tokenize` comparison.
+    pub check: super::ClientCheckConfig,
+    /// Run one shard of the schedule, writing its state for `benchkit replay merge`
+    /// (HTTP targets; see [`super::shard`]).
+    pub shard: Option<super::shard::ShardConfig>,
 }
 
 /// A replay ready to run: tokenizer loaded, workload sampled and scheduled.
@@ -148,9 +168,14 @@ pub struct PreparedReplay {
 impl ReplayConfig {
     /// Loads the tokenizer and the workload and computes the schedule.
     ///
+    /// Shared-prefix and trace requests carry both token ids and text: an in-process engine
+    /// gets the ids, and an HTTP target the text alone, its `prompt_len` counted as the text is
+    /// sent (see [`text_only`](super::workload::text_only)). A trace read whole
+    /// (`num_prompts` 0) sets `num_prompts` to its records less the warmup.
+    ///
     /// # Errors
     /// [`ReplayError`] for a missing or bad model or dataset, or bad arrival parameters.
-    pub fn prepare(self, backend: &Backend) -> Result<PreparedReplay, ReplayError> {
+    pub fn prepare(mut self, backend: &Backend) -> Result<PreparedReplay, ReplayError> {
         let tokenizer_path = match (&self.tokenizer, &self.target) {
             (Some(p), _) => p.clone(),
             (None, TargetConfig::Inproc(c)) => c.model.clone(),
@@ -161,6 +186,8 @@ impl ReplayConfig {
         let count = |t: &str| tokenizer.tokenize(t, false).map_or(0, |t| t.len());
         let w = &self.workload;
         let n = w.num_prompts + self.schedule.warmup;
+        let mut num_prompts = w.num_prompts;
+        let fixed_output_len = w.fixed_output_len.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         let (mut requests, dataset) = match &w.dataset {
             DatasetSource::Synthetic { input_len, output_len } => {
                 let n_vocab = tokenizer.info().n_vocab as i32;
@@ -186,7 +213,37 @@ impl ReplayConfig {
                 let dataset = sharegpt_dataset(&load, &sampled);
                 (sampled.requests, dataset)
             }
+            DatasetSource::SharedPrefix(sp) => {
+                let sp = SharedPrefixConfig { output_len: fixed_output_len.unwrap_or(sp.output_len), ..sp.clone() };
+                let requests = shared_prefix_requests(&*tokenizer, &sp, n, w.seed)?;
+                (requests, DatasetProvenance { kind: "shared_prefix".into(), ..Default::default() })
+            }
+            DatasetSource::Trace { path, block_size } => {
+                let load = load_trace(path)?;
+                let whole = w.num_prompts == 0;
+                let options = TraceOptions {
+                    block_size: *block_size,
+                    num_requests: (!whole).then_some(n),
+                    fixed_output_len,
+                    seed: w.seed,
+                };
+                let requests = load.requests(&*tokenizer, &options)?;
+                if whole {
+                    num_prompts = requests.len().checked_sub(self.schedule.warmup).ok_or_else(|| {
+                        WorkloadError::TraceTooShort { path: path.clone(), records: requests.len(), asked: n }
+                    })?;
+                }
+                (requests, load.dataset())
+            }
         };
+        #[cfg(feature = "replay-http")]
+        if let (TargetConfig::Http(h), DatasetSource::SharedPrefix(_) | DatasetSource::Trace { .. }) =
+            (&self.target, &w.dataset)
+        {
+            let joined = h.endpoint == super::http::Endpoint::Completions;
+            super::workload::text_only(&mut requests, &count, joined);
+        }
+        self.workload.num_prompts = num_prompts;
         schedule(&mut requests, &self.schedule)?;
         Ok(PreparedReplay { config: self, tokenizer_path, tokenizer, requests, dataset })
     }
@@ -209,6 +266,23 @@ impl PreparedReplay {
     /// The dataset as the result will describe it (truncation included).
     pub fn dataset(&self) -> &DatasetProvenance {
         &self.dataset
+    }
+
+    /// The same workload under another schedule (a sweep's next rate): the requests as
+    /// prepared, rescheduled by `schedule`, which the result then reports.
+    ///
+    /// # Errors
+    /// [`ReplayError::Workload`] for bad arrival parameters.
+    pub fn rescheduled(&self, schedule: ScheduleConfig) -> Result<PreparedReplay, ReplayError> {
+        let mut requests = self.requests.clone();
+        super::workload::schedule(&mut requests, &schedule)?;
+        Ok(PreparedReplay {
+            config: ReplayConfig { schedule, ..self.config.clone() },
+            tokenizer_path: self.tokenizer_path.clone(),
+            tokenizer: self.tokenizer.clone(),
+            requests,
+            dataset: self.dataset.clone(),
+        })
     }
 
     /// Drives every request on a tokio runtime of its own (two worker threads: the client's
@@ -236,7 +310,12 @@ impl PreparedReplay {
         backend: &Backend,
         mut on_record: impl FnMut(&RequestRecord),
     ) -> Result<ReplayResult, ReplayError> {
-        let PreparedReplay { config: c, tokenizer_path, tokenizer, requests, dataset } = self;
+        let PreparedReplay { config: mut c, tokenizer_path, tokenizer, requests, dataset } = self;
+        // A trace's offered rate is its own: the mean over its recorded times.
+        let recorded_rate = super::workload::mean_rate(&requests);
+        // A shard keeps its slice of the full schedule (and names its records file).
+        #[cfg_attr(not(feature = "replay-http"), allow(unused_mut))]
+        let (requests, mut shard) = super::shard::ShardRun::begin(&mut c, requests)?;
         // The schedule's start: after the target is up (a supervised worker starts its engine
         // after this, as the old front end measured it).
         let stamp = || (crate::provenance::rfc3339_now(), ReplayResult::vllm_date_now());
@@ -258,6 +337,12 @@ impl PreparedReplay {
         let own = || crate::telemetry::Recorder::start(std::process::id(), &c.telemetry);
         #[cfg_attr(not(feature = "replay-http"), allow(unused_mut))]
         let mut server_metrics = None;
+        // The client's CPU and the server's token counts: HTTP targets only (below).
+        #[cfg_attr(not(feature = "replay-http"), allow(unused_mut))]
+        let mut client_cpu: Result<super::ClientCpu, String> =
+            Err("in-process target: the engine shares the client's process, so its CPU is not the client's".into());
+        #[cfg_attr(not(feature = "replay-http"), allow(unused_mut))]
+        let mut tokens = super::TokenCheck::unavailable("in-process target: the engine's own tokenizer");
         let (stats, backend_name, (started_at, date), mut telemetry) = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(inproc), Isolation::Worker(trial)) => {
                 let started = stamp();
@@ -286,6 +371,7 @@ impl PreparedReplay {
                     Arc::new(move |s: &str| t.tokenize(s, false).map_or(0, |t| t.len()));
                 let target: Arc<dyn Target> = Arc::new(super::http::HttpTarget::new(http.clone(), Some(count))?);
                 let scraper = http.metrics.as_ref().map(|m| super::http::Scraper::new(http, m)).transpose()?;
+                tokens = super::http::check_tokens(http, &requests, c.check.tokenize_limit).await;
                 let started = stamp();
                 let recorder =
                     crate::telemetry::Recorder::start(c.telemetry_pid.unwrap_or_else(std::process::id), &c.telemetry);
@@ -293,15 +379,20 @@ impl PreparedReplay {
                     Some(s) => Some(s.start().await),
                     None => None,
                 };
+                if let Some(s) = shard.as_mut() {
+                    s.wait_start().await?;
+                }
                 recorder.begin(0);
                 let t0 = std::time::Instant::now();
+                let cpu = super::CpuMeter::start();
                 let stats = match &c.cancel {
                     None => drive(target.clone(), requests, &c.drive, &mut each).await,
                     Some(cancel) => tokio::select! {
                         stats = drive(target.clone(), requests, &c.drive, &mut each) => stats,
-                        () = cancelled(cancel) => super::DriveStats { duration: t0.elapsed(), sent: 0, skipped_turns: 0 },
+                        () = cancelled(cancel) => super::DriveStats { duration: t0.elapsed(), ..Default::default() },
                     },
                 };
+                client_cpu = cpu.finish(tokio::runtime::Handle::current().metrics().num_workers());
                 let telemetry = recorder.take(0);
                 if let Some(s) = scrape {
                     server_metrics = Some(s.finish().await);
@@ -313,6 +404,7 @@ impl PreparedReplay {
             Arrival::AllAtOnce => (RequestRate::INF, 1.0),
             Arrival::Constant { rate } | Arrival::Poisson { rate } => (RequestRate::PerSecond(rate), 1.0),
             Arrival::Gamma { rate, burstiness } => (RequestRate::PerSecond(rate), burstiness),
+            Arrival::Recorded { .. } => (recorded_rate.map_or(RequestRate::INF, RequestRate::PerSecond), 1.0),
         };
         let isolation = match (&c.target, &c.isolation) {
             (TargetConfig::Inproc(_), Isolation::Worker(t)) => serde_json::json!({
@@ -339,8 +431,13 @@ impl PreparedReplay {
         }
         provenance.started_at = started_at;
         let summary = agg.finish(stats.duration);
+        let client_check = super::ClientCheck::assess(&c.check, &summary.schedule_lag, stats.lag, client_cpu, tokens);
+        let invalid = client_check.invalid_reason();
+        if let Some(why) = &invalid {
+            tracing::warn!("this run is invalid: {why}");
+        }
         telemetry.per_token(summary.total_output_tokens);
-        Ok(ReplayResult {
+        let result = ReplayResult {
             summary,
             backend: backend_name,
             model_id: c.model_id.clone().unwrap_or_else(|| tokenizer_path.display().to_string()),
@@ -352,8 +449,14 @@ impl PreparedReplay {
             date,
             telemetry,
             server_metrics,
+            client_check: Some(client_check),
+            invalid,
             provenance,
-        })
+        };
+        if let Some(s) = shard {
+            s.finish(&agg, stats.duration, c.save_requests.as_deref(), &result)?;
+        }
+        Ok(result)
     }
 }
 

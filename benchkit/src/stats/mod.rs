@@ -3,8 +3,9 @@
 //! variance does not cancel catastrophically. Perplexity keeps llama-perplexity's sum-based
 //! formulas (`perplexity::stats`) because its figures must match that tool's digit for digit.
 
-/// Running count, mean, variance and extremes of a series.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Running count, mean, variance and extremes of a series. Serializable, so a partial series
+/// (one shard of a replay) can be stored and [merged](Moments::merge) later.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     n: u64,
     sum: f64,
@@ -35,6 +36,30 @@ impl Moments {
             self.min = self.min.min(x);
             self.max = self.max.max(x);
         }
+    }
+
+    /// Adds every value of `other`, as if they had been added one by one (Chan et al.'s
+    /// pairwise update of the mean and the sum of squared deviations). Count, sum, extremes
+    /// and so [`Moments::mean`] are those of the concatenated series (the sum exactly so when
+    /// every partial sum is exact, e.g. integer nanoseconds below 2^53); the variance agrees
+    /// to rounding.
+    pub fn merge(&mut self, other: &Moments) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *other;
+            return;
+        }
+        let n = self.n + other.n;
+        let d = other.mean - self.mean;
+        let (na, nb) = (self.n as f64, other.n as f64);
+        self.mean += d * nb / n as f64;
+        self.m2 += other.m2 + d * d * na * nb / n as f64;
+        self.n = n;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
     }
 
     /// Values added.
@@ -104,6 +129,27 @@ mod tests {
         assert_eq!(Moments::of(&[]).population_stddev(), 0.0);
         let one = Moments::of(&[-3.5]);
         assert_eq!((one.mean(), one.sample_stddev(), one.min(), one.max()), (-3.5, 0.0, -3.5, -3.5));
+    }
+
+    #[test]
+    fn merging_equals_the_concatenation() {
+        let (a, b) = ([3.0, 17.0, 5.0, 1e6, 42.0], [8.0, 1.0, 2e6 + 1.0]);
+        let all: Vec<f64> = a.iter().chain(&b).copied().collect();
+        let whole = Moments::of(&all);
+        let mut merged = Moments::of(&a);
+        merged.merge(&Moments::of(&b));
+        assert_eq!((merged.count(), merged.mean(), merged.min(), merged.max()), (8, whole.mean(), 1.0, 2e6 + 1.0));
+        assert!((merged.population_stddev() / whole.population_stddev() - 1.0).abs() < 1e-12);
+        assert!((merged.sample_stddev() / whole.sample_stddev() - 1.0).abs() < 1e-12);
+        // Empty sides change nothing.
+        let mut empty = Moments::default();
+        empty.merge(&whole);
+        assert_eq!(empty, whole);
+        merged.merge(&Moments::default());
+        assert_eq!(merged.count(), 8);
+        // The serialized form round-trips exactly.
+        let back: Moments = serde_json::from_str(&serde_json::to_string(&merged).unwrap()).unwrap();
+        assert_eq!(back, merged);
     }
 
     #[test]

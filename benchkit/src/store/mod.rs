@@ -395,6 +395,25 @@ impl Store {
         })
     }
 
+    /// Adds parameters to every record of `run`, keeping those a record already has (how an
+    /// experiment tags a treatment's run with its factor levels); returns how many were added.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn add_run_params(&self, run: RunId, params: &BTreeMap<String, String>) -> Result<u64, StoreError> {
+        self.write(|c| {
+            let mut added = 0;
+            for (k, v) in params {
+                // The WHERE clause keeps SQLite from reading ON CONFLICT as a join's ON.
+                added += c.execute(
+                    "INSERT INTO params (record_id, name, value) SELECT id, ?, ? FROM records WHERE run_id = ? ON CONFLICT DO NOTHING",
+                    &[k.into(), v.into(), run.0.into()],
+                )?;
+            }
+            Ok(added)
+        })
+    }
+
     /// Stores one record of `run`, with its parameters, metrics, samples and telemetry, in one
     /// transaction; returns its id.
     ///

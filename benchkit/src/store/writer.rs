@@ -84,7 +84,9 @@ impl RunWriter {
     }
 
     /// A replay result with its requests' records, whose latencies become the stored
-    /// metrics' samples (what comparisons test).
+    /// metrics' samples (what comparisons test). A run that flagged itself invalid
+    /// ([`ReplayResult::invalid`](crate::replay::ReplayResult::invalid)) is stored with status
+    /// `invalid` and the reason.
     ///
     /// # Errors
     /// [`StoreError`]: nothing of it is stored.
@@ -94,7 +96,14 @@ impl RunWriter {
         result: &crate::replay::ReplayResult,
         requests: &[crate::replay::RequestRecord],
     ) -> Result<(), StoreError> {
-        self.write(&result.provenance, &StoredRecord::from(result).with_request_samples(requests)).map(|_| ())
+        let mut record = StoredRecord::from(result).with_request_samples(requests);
+        // A run whose client was the bottleneck did not measure the server: comparisons leave
+        // it out, as they do placement arms that failed verification.
+        if let (Some(why), "ok") = (&result.invalid, record.status.as_str()) {
+            record.status = "invalid".into();
+            record.error = Some(why.clone());
+        }
+        self.write(&result.provenance, &record).map(|_| ())
     }
 
     /// A placement report: one record per arm (see [`super::placement_records`]).

@@ -11,9 +11,11 @@
 
 mod bench;
 mod commits;
+mod experiment;
 mod perplexity;
 mod placement;
 mod replay;
+mod replay_merge;
 mod report;
 mod results;
 mod store;
@@ -96,6 +98,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run an experiment file (factors x levels -> treatments with setup and teardown); compare its treatments.
+    #[command(disable_help_flag = true)]
+    Experiment {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// A subcommand's entry point: its argv, program name first.
@@ -109,6 +117,9 @@ fn main() {
         Command::Bench { args } => ("bench", bench::main, args),
         Command::Perplexity { args } => ("perplexity", perplexity::main, args),
         Command::Placement { args } => ("placement", placement::main, args),
+        Command::Replay { args } if args.first().is_some_and(|a| a == "merge") => {
+            ("replay merge", replay_merge::main, args[1..].to_vec())
+        }
         Command::Replay { args } => ("replay", replay::main, args),
         Command::Compare { args } => ("compare", store::compare, args),
         Command::Import { args } => ("import", store::import, args),
@@ -117,6 +128,7 @@ fn main() {
         Command::Rankings { args } => ("rankings", results::rankings, args),
         Command::Results { args } => ("results", results::main, args),
         Command::Report { args } => ("report", report::main, args),
+        Command::Experiment { args } => ("experiment", experiment::main, args),
     };
     let argv = std::iter::once(format!("benchkit {name}")).chain(args).collect();
     if let Err(e) = run(argv) {

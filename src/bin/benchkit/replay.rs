@@ -16,6 +16,8 @@ use benchkit::cli::CliError;
 use benchkit::Backend;
 use std::time::Instant;
 
+mod sweep;
+
 /// `benchkit replay ARGS`: `argv` starts with the program name.
 pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let args = ReplayArgs::try_parse_argv(argv).unwrap_or_else(|e| e.exit());
@@ -25,7 +27,12 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
     let default_model = || {
         benchkit::synth::default_model(&backend).map_err(|e| CliError::Invalid { flag: "-m", reason: e.to_string() })
     };
-    let prepared = args.config(default_model)?.prepare(&backend)?;
+    let sweep = args.sweep_config()?;
+    let config = args.config(default_model)?;
+    if let Some(sweep) = sweep {
+        return sweep::main(&args, config, &sweep, &backend);
+    }
+    let prepared = config.prepare(&backend)?;
     let stored = args.store.writer()?;
     // The store keeps per-request latencies as samples, so stored replays compare with CIs.
     let mut requests = Vec::new();
@@ -44,6 +51,9 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         eprint!("\r{done}/{total} done, {failed} failed, {rate:.2} req/s   ");
     })?;
     eprintln!();
+    if let Some(why) = &result.invalid {
+        eprintln!("WARNING: invalid run, the client was the bottleneck ({why}); its latencies are not the server's");
+    }
     let text = serde_json::to_string_pretty(&result)?;
     match &args.save_result {
         Some(p) => std::fs::write(p, &text)?,

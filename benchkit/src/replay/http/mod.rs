@@ -28,9 +28,11 @@ mod client;
 mod scrape;
 pub mod sse;
 mod stream;
+mod tokenize;
 
 pub use scrape::ScrapeConfig;
 pub(crate) use scrape::Scraper;
+pub use tokenize::check_tokens;
 
 use super::{Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
 use client::{Client, ClientConfig, Origin, TransportError};

@@ -18,8 +18,11 @@
 //! nearest-rank values from the histogram (within 0.1 %), where vLLM interpolates with
 //! numpy; means and standard deviations (population, like `np.std`) are exact.
 
+pub mod interchange;
+mod state;
 mod writer;
 
+pub use state::{AggregatorState, DistState};
 pub use writer::{read_records, RecordWriter};
 
 use super::{Failure, RequestRecord, TokenCountSource};
@@ -57,6 +60,25 @@ pub enum MetricsError {
     /// A histogram could not be created (invalid bounds).
     #[error("histogram: {0}")]
     Histogram(String),
+    /// A histogram or aggregator state in interchange form that cannot be decoded, or that
+    /// contradicts itself (a histogram whose count is not its moments').
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was being decoded (`ttft histogram`, ...).
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Two aggregators that cannot be merged: different objectives or histogram bounds.
+    #[error("cannot merge: {what} differ ({left} vs {right})")]
+    Mismatch {
+        /// What differs.
+        what: &'static str,
+        /// This aggregator's.
+        left: String,
+        /// The other's.
+        right: String,
+    },
 }
 
 /// Service-level objectives for goodput (all optional; a request is *good* when it succeeded
@@ -352,8 +374,9 @@ pub struct Aggregator {
     warmup: u64,
     input_tokens: u64,
     output_tokens: u64,
-    /// Failure kinds seen, by discriminant (the name is computed once per kind).
-    failures: Vec<(std::mem::Discriminant<Failure>, String, u64)>,
+    /// Failure kinds seen, by discriminant (the name is computed once per kind; kinds read
+    /// back from a [`AggregatorState`] are known by name until a record of theirs comes).
+    failures: Vec<(Option<std::mem::Discriminant<Failure>>, String, u64)>,
     sources: Vec<(TokenCountSource, u64)>,
     ttft: Dist,
     tpot: Dist,
@@ -362,6 +385,9 @@ pub struct Aggregator {
     ttft_sched: Dist,
     e2el_sched: Dist,
     lag: Dist,
+    /// Earliest `sent_ns` and latest `end_ns` of every record, warmup included.
+    first_sent_ns: Option<u64>,
+    last_end_ns: Option<u64>,
 }
 
 fn kind_name<T: Serialize>(v: &T, tag: Option<&str>) -> String {
@@ -402,6 +428,8 @@ impl Aggregator {
             ttft_sched: dist.clone(),
             e2el_sched: dist.clone(),
             lag: dist,
+            first_sent_ns: None,
+            last_end_ns: None,
         }
     }
 
@@ -419,6 +447,8 @@ impl Aggregator {
     /// Adds one finished record (warmup records are counted as excluded and otherwise
     /// ignored).
     pub fn record(&mut self, r: &RequestRecord) {
+        self.first_sent_ns = Some(self.first_sent_ns.map_or(r.sent_ns, |t| t.min(r.sent_ns)));
+        self.last_end_ns = Some(self.last_end_ns.map_or(r.end_ns, |t| t.max(r.end_ns)));
         if r.warmup {
             self.warmup += 1;
             return;
@@ -426,10 +456,16 @@ impl Aggregator {
         self.lag.add_ns(r.sent_ns.saturating_sub(r.scheduled_ns) as f64);
         if let Some(f) = &r.failure {
             self.failed += 1;
-            let d = std::mem::discriminant(f);
+            let d = Some(std::mem::discriminant(f));
             match self.failures.iter_mut().find(|(k, _, _)| *k == d) {
                 Some((_, _, n)) => *n += 1,
-                None => self.failures.push((d, kind_name(f, Some("kind")), 1)),
+                None => {
+                    let name = kind_name(f, Some("kind"));
+                    match self.failures.iter_mut().find(|(_, k, _)| *k == name) {
+                        Some((k, _, n)) => (*k, *n) = (d, *n + 1),
+                        None => self.failures.push((d, name, 1)),
+                    }
+                }
             }
             return;
         }
@@ -485,6 +521,12 @@ impl Aggregator {
     /// Failed requests so far.
     pub fn failed(&self) -> u64 {
         self.failed
+    }
+
+    /// Earliest send and latest end among the records (warmup included), ns after the
+    /// start; `None` before the first record.
+    pub fn span_ns(&self) -> Option<(u64, u64)> {
+        self.first_sent_ns.zip(self.last_end_ns)
     }
 
     /// The summary for a run that lasted `duration` (the aggregator can keep going: this

@@ -35,6 +35,13 @@ pub enum Arrival {
         /// Shape of the gamma distribution (coefficient of variation `1 / sqrt(burstiness)`).
         burstiness: f64,
     },
+    /// The workload's own times (a trace's timestamps, which the workload puts in each
+    /// request's `scheduled_ns`), multiplied by `time_scale`: 0.5 replays twice as fast, 2
+    /// half as fast, 0 sends everything at once.
+    Recorded {
+        /// Factor applied to every recorded time (finite, >= 0).
+        time_scale: f64,
+    },
 }
 
 impl Arrival {
@@ -53,10 +60,13 @@ impl Arrival {
     /// # Errors
     ///
     /// [`WorkloadError::InvalidRate`] unless the rate is finite and > 0;
-    /// [`WorkloadError::InvalidBurstiness`] unless the burstiness is finite and > 0.
+    /// [`WorkloadError::InvalidBurstiness`] unless the burstiness is finite and > 0;
+    /// [`WorkloadError::InvalidTimeScale`] unless a time scale is finite and >= 0.
     pub fn validate(&self) -> Result<(), WorkloadError> {
         let rate = match *self {
             Arrival::AllAtOnce => return Ok(()),
+            Arrival::Recorded { time_scale } if time_scale.is_finite() && time_scale >= 0.0 => return Ok(()),
+            Arrival::Recorded { time_scale } => return Err(WorkloadError::InvalidTimeScale { time_scale }),
             Arrival::Constant { rate } | Arrival::Poisson { rate } => rate,
             Arrival::Gamma { rate, burstiness } => {
                 if !(burstiness.is_finite() && burstiness > 0.0) {
@@ -180,11 +190,17 @@ impl ArrivalTimes {
     /// # Errors
     ///
     /// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] for bad arrival
-    /// parameters.
+    /// parameters; [`WorkloadError::InvalidConfig`] for [`Arrival::Recorded`], whose times
+    /// come from the requests (see [`schedule`]).
     pub fn new(arrival: &Arrival, seed: u64) -> Result<Self, WorkloadError> {
         arrival.validate()?;
         let gaps = match *arrival {
             Arrival::AllAtOnce => Gaps::Zero,
+            Arrival::Recorded { .. } => {
+                return Err(WorkloadError::InvalidConfig {
+                    detail: "recorded arrivals take their times from the requests: use schedule()".into(),
+                })
+            }
             Arrival::Constant { rate } => Gaps::Constant(rate),
             Arrival::Poisson { rate } => Gaps::Exp(Exp::new(rate).map_err(|_| WorkloadError::InvalidRate { rate })?),
             Arrival::Gamma { rate, burstiness } => Gaps::Gamma(
@@ -218,6 +234,15 @@ impl Iterator for ArrivalTimes {
     }
 }
 
+/// The mean rate of the arrivals (`turn == 0`) of scheduled requests: arrivals after the first
+/// over the time from the first to the last, per second; `None` when they all share one time.
+/// A replay of recorded times reports it as its request rate.
+pub fn mean_rate(requests: &[Request]) -> Option<f64> {
+    let times = requests.iter().filter(|r| r.turn == 0).map(|r| r.scheduled_ns);
+    let (n, lo, hi) = times.fold((0usize, u64::MAX, 0u64), |(n, lo, hi), t| (n + 1, lo.min(t), hi.max(t)));
+    (n > 1 && hi > lo).then(|| (n - 1) as f64 / ((hi - lo) as f64 / 1e9))
+}
+
 /// Computes every request's `scheduled_ns` up front, marks warmup requests, applies the limit
 /// and renumbers `id` to the position in the schedule.
 ///
@@ -231,6 +256,10 @@ impl Iterator for ArrivalTimes {
 /// completed (never before its `scheduled_ns`). Requests should be in conversation order
 /// (as [`sample_sharegpt`](super::sample_sharegpt) produces them).
 ///
+/// **Recorded times** ([`Arrival::Recorded`]): each arrival keeps the `scheduled_ns` its
+/// workload gave it (a trace's timestamps, sorted), multiplied by `time_scale`; the seed is
+/// not used. Scheduling such requests twice scales their times twice.
+///
 /// **Warmup**: the first `warmup` arrivals (with all their turns) get `warmup = true`, the
 /// others `false`.
 ///
@@ -240,11 +269,19 @@ impl Iterator for ArrivalTimes {
 ///
 /// # Errors
 ///
-/// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] for bad arrival
-/// parameters (the requests are left untouched).
+/// [`WorkloadError::InvalidRate`] / [`WorkloadError::InvalidBurstiness`] /
+/// [`WorkloadError::InvalidTimeScale`] for bad arrival parameters (the requests are left
+/// untouched).
 pub fn schedule(requests: &mut Vec<Request>, config: &ScheduleConfig) -> Result<ScheduleInfo, WorkloadError> {
     let ScheduleConfig { ref arrival, seed, warmup, limit } = *config;
-    let mut times = ArrivalTimes::new(arrival, seed)?;
+    // Drawn times, or (`None`) the requests' own times scaled.
+    let (mut drawn, scale) = match *arrival {
+        Arrival::Recorded { time_scale } => {
+            arrival.validate()?;
+            (None, time_scale)
+        }
+        _ => (Some(ArrivalTimes::new(arrival, seed)?), 1.0),
+    };
     let mut arrivals = 0usize;
     let mut conversations: HashMap<String, (u64, bool)> = HashMap::new();
     let mut is_arrival = Vec::with_capacity(requests.len());
@@ -258,7 +295,11 @@ pub fn schedule(requests: &mut Vec<Request>, config: &ScheduleConfig) -> Result<
             }
         }
         is_arrival.push(true);
-        r.scheduled_ns = times.next().unwrap_or(u64::MAX);
+        r.scheduled_ns = match drawn.as_mut() {
+            Some(times) => times.next().unwrap_or(u64::MAX),
+            // Float-to-int casts saturate.
+            None => (r.scheduled_ns as f64 * scale).round() as u64,
+        };
         r.warmup = arrivals < warmup;
         arrivals += 1;
         conversations.insert(r.conversation_id.clone(), (r.scheduled_ns, r.warmup));

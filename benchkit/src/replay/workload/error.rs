@@ -65,6 +65,33 @@ pub enum WorkloadError {
         /// The rejected burstiness.
         burstiness: f64,
     },
+    /// A time scale for recorded arrivals that is not a finite number >= 0.
+    #[error("invalid trace time scale {time_scale}: must be finite and >= 0")]
+    InvalidTimeScale {
+        /// The rejected scale.
+        time_scale: f64,
+    },
+    /// A trace line that cannot be replayed: invalid JSON, a missing or bad field, or a
+    /// timestamp earlier than the line before.
+    #[error("{}:{line}: {detail}", path.display())]
+    TraceLine {
+        /// The trace file.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// More requests were asked of a trace than it holds.
+    #[error("{} holds {records} records, {asked} were asked for (--num-prompts plus warmup)", path.display())]
+    TraceTooShort {
+        /// The trace file.
+        path: PathBuf,
+        /// Records in the file.
+        records: usize,
+        /// Requests asked for.
+        asked: usize,
+    },
     /// A sampling or synthetic-workload configuration that cannot work.
     #[error("invalid workload configuration: {detail}")]
     InvalidConfig {

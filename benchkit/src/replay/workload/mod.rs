@@ -7,8 +7,13 @@
 //!   vLLM's `sample_sharegpt_requests` does (single-turn), or replays whole conversations turn
 //!   by turn (multi-turn), using a [`TokenCounter`] for the model's tokenizer;
 //! - [`synthetic_requests`] draws random-token prompts with seeded length distributions;
+//! - [`shared_prefix_requests`] builds N system prompts x M questions of random text, shuffled
+//!   (inference-perf's `shared_prefix`);
+//! - [`load_trace`] reads a JSONL trace (Mooncake's: timestamps, lengths, prefix block ids) and
+//!   [`TraceLoad::requests`] turns it into requests at their recorded times;
 //! - [`schedule`] assigns every request its arrival time up front ([`Arrival`]: all at once,
-//!   constant rate, Poisson, gamma), marks warmup requests and applies a [`Limit`].
+//!   constant rate, Poisson, gamma, a trace's recorded times), marks warmup requests and
+//!   applies a [`Limit`].
 //!
 //! Everything random is seeded (ChaCha8), so a workload and its schedule are reproducible
 //! from (file SHA-256, config, seeds). Concurrency limits and turn ordering are the driver's
@@ -28,13 +33,19 @@
 mod arrival;
 mod error;
 mod sample;
+mod shared_prefix;
 mod sharegpt;
 mod synthetic;
+mod trace;
+mod vocab;
 
-pub use arrival::{schedule, Arrival, ArrivalTimes, Limit, ScheduleConfig, ScheduleInfo};
+pub use arrival::{mean_rate, schedule, Arrival, ArrivalTimes, Limit, ScheduleConfig, ScheduleInfo};
 pub use error::WorkloadError;
 pub use sample::{chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter};
+pub use shared_prefix::{shared_prefix_requests, SharedPrefixConfig};
 pub use sharegpt::{
     load_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV, SHAREGPT_FILENAME,
 };
 pub use synthetic::{synthetic_requests, LengthDist, SyntheticConfig};
+pub use trace::{load_trace, TraceLoad, TraceOptions, TraceRecord, MOONCAKE_BLOCK_SIZE};
+pub use vocab::{text_only, TextTokens, Vocab};

@@ -136,7 +136,7 @@ pub fn load_sharegpt(path: &Path) -> Result<ShareGptLoad, WorkloadError> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
