@@ -13,14 +13,26 @@ use crate::store::Entry;
 
 const LATENCIES: [(&str, &str); 3] = [("ttft", "TTFT"), ("itl", "ITL"), ("e2el", "E2EL")];
 
+/// Replays that completed, and those the client's self-check flagged (`invalid`): on a machine
+/// whose cores the server shares, a whole sweep can be flagged, and an empty chart would hide
+/// what was measured. Flagged ones are charted as series of their own, named so.
 fn replays(entries: &[Entry]) -> Vec<&Entry> {
-    entries.iter().filter(|e| e.record.kind == "replay" && e.record.status == "ok").collect()
+    entries
+        .iter()
+        .filter(|e| e.record.kind == "replay" && matches!(e.record.status.as_str(), "ok" | "invalid"))
+        .collect()
 }
 
 /// Series names of replay records: their varying parameters (`request_rate=4`), without the
-/// test name every replay shares.
+/// test name every replay shares; `(invalid)` after those the client's self-check flagged.
 fn names(recs: &[&Entry], x_key: Option<&str>) -> Vec<String> {
-    series_names(recs.iter().copied(), x_key, false)
+    let mut names = series_names(recs.iter().copied(), x_key, false);
+    for (n, e) in names.iter_mut().zip(recs) {
+        if e.record.status == "invalid" {
+            *n = format!("{n} (invalid)").trim_start().to_string();
+        }
+    }
+    names
 }
 
 /// `[[p, ms], ...]` of `metric` from the result, sorted by p.

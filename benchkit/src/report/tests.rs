@@ -480,3 +480,15 @@ fn threads_leave_out_another_sweeps_single_points() {
     assert_eq!(markers(&svg, 0).len(), 3 + 1, "the n_batch=2048 sweep and its legend marker");
     assert!(markers(&svg, 1).is_empty() && !svg.contains("n_batch=256"), "the batch sweep's points are left out");
 }
+
+#[test]
+fn replays_the_client_flagged_are_charted_as_their_own_series() {
+    let mut e: Vec<Entry> = sample().into_iter().filter(|e| e.record.kind == "replay").collect();
+    e[2].record.status = "invalid".into();
+    e[2].record.error = Some("client saturated: schedule-lag p99 4.000 ms > 1 ms".into());
+    let svg = chart_svg(Chart::ThroughputLatency, &e).unwrap();
+    assert_svg(&svg, &["(invalid)"]);
+    e[2].record.status = "failed".into();
+    let svg = chart_svg(Chart::ThroughputLatency, &e).unwrap();
+    assert!(!svg.contains("(invalid)"), "failed replays stay out");
+}
