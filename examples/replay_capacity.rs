@@ -19,7 +19,7 @@
 use benchkit::replay::http::{Endpoint, HttpTarget, HttpTargetConfig};
 use benchkit::replay::metrics::{Aggregator, SloConfig};
 use benchkit::replay::workload::{Arrival, ArrivalTimes};
-use benchkit::replay::{drive_iter, ChatMessage, DriveConfig, Request, Target};
+use benchkit::replay::{drive_iter, runqueue_wait_s, ChatMessage, DriveConfig, Request, Target};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,17 +282,6 @@ fn cpu_seconds() -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
-}
-
-/// Seconds this process's threads (alive now) have spent runnable but waiting for a CPU: the
-/// second field of `/proc/self/task/*/schedstat` (needs schedstats in the kernel).
-fn runqueue_wait_s() -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 / 1e9)
 }
 
 fn peak_rss_mb() -> Option<f64> {

@@ -102,15 +102,9 @@ pub struct ReportArgs {
     /// Compare only this metric; repeatable. Default: every metric.
     #[arg(long = "metric", value_name = "NAME")]
     pub metrics: Vec<String>,
-    /// The noise threshold: a change smaller than this fraction is no change.
-    #[arg(long = "threshold", value_name = "FRACTION", default_value_t = 0.02)]
-    pub threshold: f64,
-    /// The largest Mann-Whitney p that counts as a change.
-    #[arg(long = "alpha", value_name = "P", default_value_t = 0.05)]
-    pub alpha: f64,
-    /// The bootstrap's seed.
-    #[arg(long = "seed", default_value_t = 0x5eed)]
-    pub seed: u64,
+    /// Threshold, alpha and seed, as `benchkit compare`'s.
+    #[command(flatten)]
+    pub stats: super::store::StatsArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Md)]
     pub output: ReportFormat,
@@ -122,18 +116,13 @@ impl ReportArgs {
     /// # Errors
     /// [`CliError::Invalid`] for a threshold outside [0, 1) or an alpha outside (0, 1].
     pub fn config(&self) -> Result<ReportConfig, CliError> {
-        if !(0.0..1.0).contains(&self.threshold) {
-            return Err(CliError::invalid("--threshold", format!("{} is not a fraction in [0, 1)", self.threshold)));
-        }
-        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(CliError::invalid("--alpha", format!("{} is not a probability in (0, 1]", self.alpha)));
-        }
+        self.stats.validate()?;
         Ok(ReportConfig {
             baseline: self.baseline.clone(),
             metrics: self.metrics.clone(),
-            threshold: self.threshold,
-            alpha: self.alpha,
-            seed: self.seed,
+            threshold: self.stats.threshold,
+            alpha: self.stats.alpha,
+            seed: self.stats.seed,
             ..ReportConfig::new(self.name.clone())
         })
     }

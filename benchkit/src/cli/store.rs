@@ -72,6 +72,37 @@ pub enum Gate {
     Change,
 }
 
+/// The statistics of a comparison: `benchkit compare`'s and `benchkit experiment report`'s.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// The noise threshold: a change smaller than this fraction is no change.
+    #[arg(long = "threshold", value_name = "FRACTION", default_value_t = 0.02)]
+    pub threshold: f64,
+    /// The largest Mann-Whitney p that counts as a change.
+    #[arg(long = "alpha", value_name = "P", default_value_t = 0.05)]
+    pub alpha: f64,
+    /// The bootstrap's seed.
+    #[arg(long = "seed", default_value_t = 0x5eed)]
+    pub seed: u64,
+}
+
+impl StatsArgs {
+    /// # Errors
+    /// [`CliError::Invalid`] for a threshold outside [0, 1) or an alpha outside (0, 1].
+    pub fn validate(&self) -> Result<(), CliError> {
+        if !(0.0..1.0).contains(&self.threshold) {
+            return Err(CliError::invalid(
+                "--threshold",
+                format!("{}: a fraction in [0, 1), e.g. 0.02 for 2%", self.threshold),
+            ));
+        }
+        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
+            return Err(CliError::invalid("--alpha", format!("{}: a probability in (0, 1]", self.alpha)));
+        }
+        Ok(())
+    }
+}
+
 /// `benchkit compare`'s flags.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -104,15 +135,9 @@ pub struct CompareArgs {
     /// repeatable. Default: every metric both sides have.
     #[arg(long = "metric", value_name = "NAME")]
     pub metrics: Vec<String>,
-    /// The noise threshold: a change smaller than this fraction is no change.
-    #[arg(long = "threshold", value_name = "FRACTION", default_value_t = 0.02)]
-    pub threshold: f64,
-    /// The largest Mann-Whitney p that counts as a change.
-    #[arg(long = "alpha", value_name = "P", default_value_t = 0.05)]
-    pub alpha: f64,
-    /// The bootstrap's seed.
-    #[arg(long = "seed", default_value_t = 0x5eed)]
-    pub seed: u64,
+    /// Threshold, alpha and seed.
+    #[command(flatten)]
+    pub stats: StatsArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = CompareFormat::Md)]
     pub output: CompareFormat,
@@ -149,20 +174,13 @@ impl CompareArgs {
     /// [`CliError::Invalid`] for a malformed selection, a threshold outside [0, 1) or an alpha
     /// outside (0, 1].
     pub fn config(&self) -> Result<CompareConfig, CliError> {
-        if !(0.0..1.0).contains(&self.threshold) {
-            return Err(CliError::invalid("--threshold", "a fraction in [0, 1), e.g. 0.02 for 2%"));
-        }
-        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(CliError::invalid("--alpha", "a probability in (0, 1]"));
-        }
+        self.stats.validate()?;
         let mut c = CompareConfig::new(
             self.selection("--baseline", &self.baseline)?,
             self.selection("--candidate", &self.candidate)?,
         );
         c.metrics.clone_from(&self.metrics);
-        c.threshold = self.threshold;
-        c.alpha = self.alpha;
-        c.seed = self.seed;
+        (c.threshold, c.alpha, c.seed) = (self.stats.threshold, self.stats.alpha, self.stats.seed);
         Ok(c)
     }
 

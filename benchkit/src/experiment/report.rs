@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{label_prefix, parse_label, ExperimentError};
-use crate::store::compare::{compare, CompareConfig, Comparison};
+use crate::store::compare::{compare, stat_cells, CompareConfig, Comparison, STAT_COLUMNS};
 use crate::store::import::csv_field;
 use crate::store::{Entry, Filter, RunId, Store};
 
@@ -357,51 +357,15 @@ pub fn to_markdown(r: &ExperimentReport) -> String {
 
 /// The comparisons as CSV: one row per treatment, test and metric against the baseline.
 pub fn to_csv(r: &ExperimentReport) -> String {
-    let header = [
-        "baseline",
-        "candidate",
-        "kind",
-        "model",
-        "test",
-        "metric",
-        "unit",
-        "baseline_mean",
-        "baseline_stddev",
-        "baseline_n",
-        "candidate_mean",
-        "candidate_stddev",
-        "candidate_n",
-        "ratio",
-        "ci_low",
-        "ci_high",
-        "p",
-        "verdict",
-    ];
+    let mut header = ["baseline", "candidate", "kind", "model", "test"].to_vec();
+    header.extend(STAT_COLUMNS);
     let mut s = header.join(",");
     s.push('\n');
-    let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
     for c in &r.comparisons {
         for row in c.comparison.iter().flat_map(|c| &c.rows) {
-            let cells = [
-                c.baseline.clone(),
-                c.candidate.clone(),
-                row.kind.clone(),
-                row.model.clone(),
-                row.test.clone(),
-                row.metric.clone(),
-                row.unit.clone(),
-                row.baseline.mean.to_string(),
-                opt(row.baseline.stddev),
-                row.baseline.n.to_string(),
-                row.candidate.mean.to_string(),
-                opt(row.candidate.stddev),
-                row.candidate.n.to_string(),
-                row.ratio.to_string(),
-                opt(row.ci.map(|c| c[0])),
-                opt(row.ci.map(|c| c[1])),
-                opt(row.p),
-                row.verdict.as_str().to_string(),
-            ];
+            let mut cells =
+                vec![c.baseline.clone(), c.candidate.clone(), row.kind.clone(), row.model.clone(), row.test.clone()];
+            cells.extend(stat_cells(row));
             s.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             s.push('\n');
         }

@@ -20,7 +20,9 @@ pub use driver::{drive, drive_iter, DriveConfig, DriveStats};
 pub use lag::{LagBreakdown, LagPart};
 pub use result::{sharegpt_dataset, InfTag, ReplayResult, RequestRate};
 pub use run::{DatasetSource, PreparedReplay, ReplayConfig, ReplayError, TargetConfig, WorkloadConfig};
-pub use selfcheck::{ClientCheck, ClientCheckConfig, ClientCpu, CpuMeter, TokenCheck, TokenDisagreement};
+pub use selfcheck::{
+    runqueue_wait_s, ClientCheck, ClientCheckConfig, ClientCpu, CpuMeter, TokenCheck, TokenDisagreement,
+};
 pub(crate) use supervised::run_job;
 pub use supervised::{replay_inproc_measured, replay_inproc_supervised};
 pub use types::{ChatMessage, Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};

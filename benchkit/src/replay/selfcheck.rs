@@ -96,7 +96,7 @@ impl CpuMeter {
 
 /// Seconds the threads of this process (those alive now) have waited runnable for a CPU: the
 /// second field of each `/proc/self/task/*/schedstat`.
-fn runqueue_wait_s() -> Option<f64> {
+pub fn runqueue_wait_s() -> Option<f64> {
     let mut ns = 0u64;
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;

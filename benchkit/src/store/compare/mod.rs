@@ -421,7 +421,7 @@ fn row(
 }
 
 mod output;
-pub use output::{to_csv, to_markdown};
+pub use output::{stat_cells, to_csv, to_markdown, STAT_COLUMNS};
 
 #[cfg(test)]
 mod tests;

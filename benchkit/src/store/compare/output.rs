@@ -72,49 +72,54 @@ pub fn to_markdown(c: &Comparison) -> String {
     s
 }
 
+/// The CSV columns of a row's statistics, after whatever names the row.
+pub const STAT_COLUMNS: [&str; 13] = [
+    "metric",
+    "unit",
+    "baseline_mean",
+    "baseline_stddev",
+    "baseline_n",
+    "candidate_mean",
+    "candidate_stddev",
+    "candidate_n",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "p",
+    "verdict",
+];
+
+/// A row's statistics as CSV cells, in [`STAT_COLUMNS`] order (absent values empty).
+pub fn stat_cells(r: &Row) -> [String; 13] {
+    let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
+    [
+        r.metric.clone(),
+        r.unit.clone(),
+        r.baseline.mean.to_string(),
+        opt(r.baseline.stddev),
+        r.baseline.n.to_string(),
+        r.candidate.mean.to_string(),
+        opt(r.candidate.stddev),
+        r.candidate.n.to_string(),
+        r.ratio.to_string(),
+        opt(r.ci.map(|c| c[0])),
+        opt(r.ci.map(|c| c[1])),
+        opt(r.p),
+        r.verdict.as_str().to_string(),
+    ]
+}
+
 /// The comparison as CSV: one row per test and metric, every statistic in its own column.
 pub fn to_csv(c: &Comparison) -> String {
     let mut header: Vec<String> = ["kind", "model", "test"].map(String::from).to_vec();
     header.extend(c.columns.iter().cloned());
-    header.extend(
-        [
-            "metric",
-            "unit",
-            "baseline_mean",
-            "baseline_stddev",
-            "baseline_n",
-            "candidate_mean",
-            "candidate_stddev",
-            "candidate_n",
-            "ratio",
-            "ci_low",
-            "ci_high",
-            "p",
-            "verdict",
-        ]
-        .map(String::from),
-    );
+    header.extend(STAT_COLUMNS.map(String::from));
     let mut s = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
     s.push('\n');
-    let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
     for r in &c.rows {
         let mut cells = vec![r.kind.clone(), r.model.clone(), r.test.clone()];
         cells.extend(c.columns.iter().map(|k| r.key.get(k).cloned().unwrap_or_default()));
-        cells.extend([
-            r.metric.clone(),
-            r.unit.clone(),
-            r.baseline.mean.to_string(),
-            opt(r.baseline.stddev),
-            r.baseline.n.to_string(),
-            r.candidate.mean.to_string(),
-            opt(r.candidate.stddev),
-            r.candidate.n.to_string(),
-            r.ratio.to_string(),
-            opt(r.ci.map(|c| c[0])),
-            opt(r.ci.map(|c| c[1])),
-            opt(r.p),
-            r.verdict.as_str().to_string(),
-        ]);
+        cells.extend(stat_cells(r));
         s.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
         s.push('\n');
     }
