@@ -238,6 +238,12 @@ pub fn run_sweep(
             "a trace's recorded arrival times are not swept by rate: scale them instead".to_string(),
         ));
     }
+    if config.shard.is_some() {
+        // Every rate would overwrite the same shard file; sweep each shard's rates as separate runs.
+        return Err(SweepError::Plan(
+            "--shard runs one schedule: run a sharded replay per rate instead of a sweep".to_string(),
+        ));
+    }
     // Scheduled all at once without a limit, every request is kept for the real schedules.
     let unscheduled = ScheduleConfig { arrival: Arrival::AllAtOnce, limit: Limit::default(), ..template };
     let base = ReplayConfig { schedule: unscheduled, ..config }.prepare(backend)?;
@@ -301,5 +307,26 @@ mod tests {
         assert!(check(SweepPlan::Saturation(bad), None).unwrap_err().contains("start"));
         let v = serde_json::to_value(SweepPlan::MaxRate(SearchConfig::default())).unwrap();
         assert_eq!((v["kind"].as_str(), v["tolerance"].as_f64()), (Some("max_rate"), Some(0.1)));
+    }
+
+    #[cfg(all(feature = "cli", feature = "replay-http"))]
+    #[test]
+    fn a_sharded_replay_is_not_swept() {
+        let dir = std::env::temp_dir().join(format!("benchkit-sweep-shard-{}", std::process::id()));
+        let flags = format!(
+            "--target http --base-url http://127.0.0.1:9 -m missing.gguf --dataset synthetic --request-rate 1,2 \
+             --shard 0/2 --shard-dir {}",
+            dir.display()
+        );
+        let argv = std::iter::once("benchkit replay".to_string()).chain(flags.split_whitespace().map(String::from));
+        let args = crate::cli::replay::ReplayArgs::try_parse_argv(argv).unwrap();
+        let config = args.config(|| unreachable!("an http target names its tokenizer")).unwrap();
+        let sweep = SweepConfig { plan: SweepPlan::Rates { rates: vec![RequestRate::PerSecond(1.0)] }, slo: None };
+        struct Quiet;
+        impl SweepObserver for Quiet {}
+        let backend = Backend::init().unwrap();
+        // Refused before the (missing) tokenizer is loaded or anything is sent.
+        let e = run_sweep(config, &sweep, &backend, &mut Quiet).unwrap_err().to_string();
+        assert!(e.contains("--shard"), "{e}");
     }
 }
