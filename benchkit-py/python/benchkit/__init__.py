@@ -277,11 +277,7 @@ def replay(
     (``request_rate=4``, ``max_concurrency=2``, ``synthetic_input=128``, ``output_len=32``...).
     Every request's record is kept; ``.summary`` has vLLM's field names. ``store=`` and
     ``label=`` store the result (each request's latencies as samples) as ``--store`` does."""
-    argv = ["--target", target, "--dataset", dataset]
-    argv += _optional({"-m": model, "--num-prompts": num_prompts})
-    if target == "inproc":
-        argv += _isolation(isolate, timeout, "--trial-timeout")
-    argv += _flags(flags)
+    argv = _replay_argv(target, model, dataset, num_prompts, isolate, timeout, flags)
     try:
         items, summary = _replay(argv, _worker_argv(), progress)
     except BaseException as e:
@@ -319,14 +315,27 @@ def replay_sweep(
     ``points`` (offered and achieved rates, latency p50/p99, ``meets_slo``, the full
     ``result``), ``conclusion`` (``max_rate``, ``failing_rate``, ``tolerance``... for a search)
     and ``provenance``. ``store=`` stores every run in one store run."""
+    argv = _replay_argv(target, model, dataset, num_prompts, isolate, timeout, flags)
+    _items, summary = _replay_sweep(argv, _worker_argv(), progress)
+    result: dict[str, Any] = json.loads(summary)
+    return result
+
+
+def _replay_argv(
+    target: str,
+    model: PathLike | None,
+    dataset: str,
+    num_prompts: int | None,
+    isolate: bool,
+    timeout: float | None,
+    flags: dict[str, Any],
+) -> list[str]:
+    """``benchkit replay``'s flags for :func:`replay` and :func:`replay_sweep`."""
     argv = ["--target", target, "--dataset", dataset]
     argv += _optional({"-m": model, "--num-prompts": num_prompts})
     if target == "inproc":
         argv += _isolation(isolate, timeout, "--trial-timeout")
-    argv += _flags(flags)
-    _items, summary = _replay_sweep(argv, _worker_argv(), progress)
-    result: dict[str, Any] = json.loads(summary)
-    return result
+    return argv + _flags(flags)
 
 
 def _with_summary(partial: list[str] | tuple[list[str], str]) -> tuple[list[str], str]:
