@@ -92,6 +92,26 @@ pub fn listing(devices: &[Device]) -> String {
     out
 }
 
+/// For `--list-devices` on stderr: the GPU backends this binary was built with that found no
+/// device, e.g. a CUDA build on a machine without an NVIDIA driver (llama-bench's listing then
+/// says only `(none)`). `None` when every compiled-in backend has a device.
+pub fn missing_backends_note(backends: &[String], devices: &[Device]) -> Option<String> {
+    let missing: Vec<&str> = backends
+        .iter()
+        .map(String::as_str)
+        .filter(|b| *b != "CPU" && *b != "RPC")
+        .filter(|b| !devices.iter().any(|d| d.kind != DeviceType::Cpu && d.name.starts_with(b)))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let what = missing.join(", ");
+    Some(format!(
+        "note: built with {what}, but no {what} device was found (no driver, or no GPU visible to this process); \
+         models run on the CPU. `-v` shows why the backend found none."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +131,24 @@ mod tests {
             listing(&[dev("CPU", DeviceType::Cpu), dev("CUDA0", DeviceType::Gpu)]),
             "Available devices:\n  CUDA0: CUDA0 desc (8 MiB, 3 MiB free)\n"
         );
+    }
+
+    #[test]
+    fn notes_a_gpu_backend_without_devices() {
+        let dev = |name: &str, kind| Device {
+            index: 0,
+            name: name.into(),
+            description: String::new(),
+            kind,
+            memory_free: 0,
+            memory_total: 0,
+        };
+        let backends = |b: &[&str]| b.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cpu = [dev("CPU", DeviceType::Cpu)];
+        assert_eq!(missing_backends_note(&backends(&["CPU"]), &cpu), None);
+        let note = missing_backends_note(&backends(&["CPU", "CUDA"]), &cpu).unwrap();
+        assert!(note.contains("built with CUDA, but no CUDA device was found"), "{note}");
+        let gpu = [dev("CPU", DeviceType::Cpu), dev("CUDA0", DeviceType::Gpu)];
+        assert_eq!(missing_backends_note(&backends(&["CPU", "CUDA"]), &gpu), None);
     }
 }

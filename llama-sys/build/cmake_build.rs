@@ -4,6 +4,7 @@ use crate::amx::Decision;
 use crate::env;
 use crate::features::Selection;
 use crate::source::Source;
+use crate::toolchain::Toolchain;
 use std::path::{Path, PathBuf};
 
 /// What the CMake build produced.
@@ -19,8 +20,16 @@ pub struct Built {
     pub compiler: String,
 }
 
-pub fn build(src: &Source, features: &Selection, amx: &Decision) -> Built {
+pub fn build(src: &Source, features: &Selection, amx: &Decision, tools: &Toolchain) -> Built {
     let mut defines = features.defines();
+    if let Some(cuda) = &tools.cuda {
+        // The toolkit the checks found, not whatever CMake would find first on PATH.
+        for (k, v) in [("CMAKE_CUDA_COMPILER", &cuda.nvcc), ("CUDAToolkit_ROOT", &cuda.root)] {
+            if !features.user_sets(k) {
+                defines.push((k.into(), v.display().to_string()));
+            }
+        }
+    }
     // Make ggml_commit()/ggml_version() agree with what benchkit reports.
     defines.push(("LLAMA_BUILD_COMMIT".into(), src.commit.clone().unwrap_or_else(|| "unknown".into())));
     defines.push(("LLAMA_BUILD_NUMBER".into(), src.build_number.unwrap_or(0).to_string()));
@@ -59,6 +68,9 @@ const CACHE_KEYS: &[&str] = &[
     "CMAKE_C_FLAGS_RELEASE",
     "CMAKE_CXX_FLAGS_RELEASE",
     "CMAKE_CUDA_ARCHITECTURES",
+    "CMAKE_CUDA_COMPILER",
+    "CMAKE_CUDA_HOST_COMPILER",
+    "CMAKE_CUDA_FLAGS",
     "GGML_NATIVE",
     "GGML_OPENMP",
     "GGML_CCACHE",

@@ -14,7 +14,15 @@ pub struct Feature {
 pub const FEATURES: &[Feature] = &[
     Feature { name: "native", backend: None, on: &[("GGML_NATIVE", "ON")], off: &[("GGML_NATIVE", "OFF")] },
     Feature { name: "openmp", backend: None, on: &[("GGML_OPENMP", "ON")], off: &[("GGML_OPENMP", "OFF")] },
-    Feature { name: "cuda", backend: Some("CUDA"), on: &[("GGML_CUDA", "ON")], off: &[("GGML_CUDA", "OFF")] },
+    // No VMM pool: it is the one user of the driver API (libcuda) in ggml-cuda, and linking
+    // libcuda would stop the binary from starting where no driver is installed (docs/gpu.md).
+    // `LLAMA_SYS_CMAKE_DEFINES=GGML_CUDA_NO_VMM=OFF` restores it; libcuda is then linked.
+    Feature {
+        name: "cuda",
+        backend: Some("CUDA"),
+        on: &[("GGML_CUDA", "ON"), ("GGML_CUDA_NO_VMM", "ON")],
+        off: &[("GGML_CUDA", "OFF")],
+    },
     Feature {
         name: "sycl",
         backend: Some("SYCL"),
@@ -60,8 +68,7 @@ pub struct Selection {
 
 impl Selection {
     pub fn from_cargo() -> Self {
-        let enabled = FEATURES.iter().filter(|f| env::feature(f.name)).collect();
-        let user_defines = env::var("LLAMA_SYS_CMAKE_DEFINES")
+        let user_defines: Vec<(String, String)> = env::var("LLAMA_SYS_CMAKE_DEFINES")
             .map(|s| {
                 s.split(';')
                     .filter(|kv| !kv.trim().is_empty())
@@ -75,6 +82,10 @@ impl Selection {
                     .collect()
             })
             .unwrap_or_default();
+        // `GGML_NATIVE=OFF` also turns feature `native` off: it is on through benchkit's default
+        // features, which a portable build (scripts/build-cuda.sh) cannot switch off.
+        let native_off = user_defines.iter().any(|(k, v)| k == "GGML_NATIVE" && v.eq_ignore_ascii_case("OFF"));
+        let enabled = FEATURES.iter().filter(|f| env::feature(f.name) && !(native_off && f.name == "native")).collect();
         Selection { enabled, user_defines }
     }
 
@@ -94,6 +105,16 @@ impl Selection {
         }
         out.extend(self.user_defines.iter().cloned());
         out
+    }
+
+    /// The value CMake ends up with for `key` (the last definition wins).
+    pub fn effective(&self, key: &str) -> Option<String> {
+        self.defines().into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Whether the user's `LLAMA_SYS_CMAKE_DEFINES` sets `key`.
+    pub fn user_sets(&self, key: &str) -> bool {
+        self.user_defines.iter().any(|(k, _)| k == key)
     }
 
     /// Backends compiled in, CPU first.

@@ -2,9 +2,9 @@
 
 use crate::cmake_build::Built;
 use crate::features::Selection;
-use std::path::Path;
+use crate::toolchain::Toolchain;
 
-pub fn emit(built: &Built, features: &Selection) {
+pub fn emit(built: &Built, features: &Selection, tools: &Toolchain) {
     let dynamic = features.has("dynamic-link");
     let kind = if dynamic { "dylib" } else { "static" };
     for dir in &built.lib_dirs {
@@ -44,15 +44,28 @@ pub fn emit(built: &Built, features: &Selection) {
             let omp = if compiler.starts_with("GNU") { "gomp" } else { "omp" };
             println!("cargo:rustc-link-lib=dylib={omp}");
         }
-        if features.has("cuda") {
-            let cuda = crate::env::var("CUDA_PATH").unwrap_or_else(|| "/usr/local/cuda".into());
-            for sub in ["lib64", "lib64/stubs", "targets/x86_64-linux/lib", "targets/x86_64-linux/lib/stubs"] {
-                let p = Path::new(&cuda).join(sub);
-                if p.is_dir() {
-                    println!("cargo:rustc-link-search=native={}", p.display());
-                }
+        if let Some(cuda) = &tools.cuda {
+            for dir in &cuda.lib_dirs {
+                println!("cargo:rustc-link-search=native={}", dir.display());
             }
-            for lib in ["cudart", "cublas", "cublasLt", "cuda"] {
+            // The runtime statically: the binary then needs only the driver, which the static
+            // runtime loads itself (dlopen) when the first CUDA call is made. cuBLAS stays
+            // dynamic: its static archives are hundreds of MB (docs/gpu.md).
+            println!("cargo:rustc-link-lib=static=cudart_static");
+            for lib in ["cublas", "cublasLt"] {
+                println!("cargo:rustc-link-lib=dylib={lib}");
+            }
+            if features.effective("GGML_CUDA_NO_VMM").as_deref() != Some("ON") {
+                // ggml's VMM pool calls the driver API directly: libcuda becomes a load-time need.
+                for dir in &cuda.lib_dirs {
+                    let stubs = dir.join("stubs");
+                    if stubs.is_dir() {
+                        println!("cargo:rustc-link-search=native={}", stubs.display());
+                    }
+                }
+                println!("cargo:rustc-link-lib=dylib=cuda");
+            }
+            for lib in ["dl", "rt", "pthread"] {
                 println!("cargo:rustc-link-lib=dylib={lib}");
             }
         }

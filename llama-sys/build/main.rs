@@ -21,15 +21,15 @@ fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
 
     let features = features::Selection::from_cargo();
-    toolchain::check(&features);
+    let tools = toolchain::check(&features, &out_dir);
 
     let src = source::locate(&out_dir);
     src.emit_rerun_if_changed();
 
     let amx = amx::decide(&features, &out_dir);
-    let built = cmake_build::build(&src, &features, &amx);
+    let built = cmake_build::build(&src, &features, &amx, &tools);
     bindings::generate(&built, &out_dir);
-    link::emit(&built, &features);
-    info::write(&src, &built, &features, &amx, &out_dir);
+    link::emit(&built, &features, &tools);
+    info::write(&src, &built, &features, &amx, &tools, &out_dir);
     info::write_reference_args(&built, &out_dir);
 }

@@ -23,6 +23,9 @@ pub enum ParamError {
     /// The grid has no points (e.g. every test size is 0).
     #[error("the grid is empty: {0}")]
     Empty(String),
+    /// The grid, or one value list, is larger than benchkit runs.
+    #[error("too many values: {0}")]
+    TooLarge(String),
     /// A device or buffer type that this build's backend registry does not have.
     #[error("invalid {param} {value}: {source}")]
     Unavailable {
@@ -121,7 +124,7 @@ pub struct Point {
 impl Point {
     /// Context size the test needs (llama-bench: n_prompt + n_gen + n_depth).
     pub fn n_ctx(&self) -> u32 {
-        (self.test.n_prompt + self.test.n_gen + self.test.n_depth).max(1)
+        self.test.n_prompt.saturating_add(self.test.n_gen).saturating_add(self.test.n_depth).max(1)
     }
 }
 
@@ -347,7 +350,7 @@ impl Grid {
         for &d in &self.n_depth {
             tests.extend(self.n_prompt.iter().filter(|&&p| p > 0).map(|&p| Test::pp(p).at_depth(d)));
             tests.extend(self.n_gen.iter().filter(|&&g| g > 0).map(|&g| Test::tg(g).at_depth(d)));
-            tests.extend(self.n_pg.iter().filter(|(p, g)| p + g > 0).map(|&(p, g)| Test::pg(p, g).at_depth(d)));
+            tests.extend(self.n_pg.iter().filter(|&&(p, g)| p > 0 || g > 0).map(|&(p, g)| Test::pg(p, g).at_depth(d)));
         }
         let template = Point {
             model: PathBuf::new(),
@@ -366,6 +369,39 @@ impl Grid {
             poll: 0,
             test: Test::pp(0),
         };
+        if let Some(t) = tests.iter().find(|t| t.n_tokens() + u64::from(t.n_depth) > i32::MAX as u64) {
+            return Err(ParamError::Parse {
+                param: "-p/-n/-pg/-d".into(),
+                value: t.name(),
+                reason: "prompt, generated and depth tokens add up to more than a context can hold (2^31-1)".into(),
+            });
+        }
+        let lens = [
+            self.models.len(),
+            self.model_params().len(),
+            self.embeddings.len(),
+            self.no_op_offload.len(),
+            self.n_batch.len(),
+            self.n_ubatch.len(),
+            self.type_k.len(),
+            self.type_v.len(),
+            self.no_kv_offload.len(),
+            self.flash_attn.len(),
+            self.n_threads.len(),
+            masks.len(),
+            self.cpu_strict.len(),
+            self.poll.len(),
+            tests.len(),
+        ];
+        // Counted before anything is expanded: a few short ranges can span more points than
+        // memory holds.
+        let n = lens.iter().try_fold(1usize, |acc, &l| acc.checked_mul(l));
+        if !matches!(n, Some(n) if n <= MAX_GRID_POINTS) {
+            return Err(ParamError::TooLarge(format!(
+                "the grid spans {} points; at most {MAX_GRID_POINTS}",
+                n.map_or("over 2^64".to_string(), |n| n.to_string())
+            )));
+        }
         let mut out = expand(vec![template], &self.models, |p, v| p.model = v.clone());
         out = expand(out, &self.model_params(), |p, v| p.model_params = v.clone());
         out = expand(out, &self.embeddings, |p, v| p.embeddings = *v);
@@ -392,6 +428,19 @@ impl Grid {
         }
         Ok(out)
     }
+}
+
+/// The most values one list flag may hold, ranges expanded.
+pub const MAX_LIST_VALUES: usize = 10_000;
+
+/// The most points a grid may span.
+pub const MAX_GRID_POINTS: usize = 100_000;
+
+/// `first, first + step, ...` up to `last`, or `None` when that is more than
+/// [`MAX_LIST_VALUES`] values.
+fn span(first: i64, last: i64, step: i64) -> Option<impl Iterator<Item = i64>> {
+    let count = (i128::from(last) - i128::from(first)) / i128::from(step) + 1;
+    (count <= MAX_LIST_VALUES as i128).then(|| (0..count as i64).map(move |k| first + k * step))
 }
 
 /// Parses a llama-bench integer list: comma separated values and ranges `first-last`,
@@ -430,38 +479,31 @@ pub fn parse_int_list(param: &str, s: &str) -> Result<Vec<i64>, ParamError> {
         if last < first {
             return Err(err(item, "range end is below its start"));
         }
-        let mut v = first;
-        match step {
-            None => {
-                while v <= last {
-                    out.push(v);
-                    v += 1;
-                }
-            }
+        let too_many = || err(item, &format!("a list holds at most {MAX_LIST_VALUES} values"));
+        // The values a range spans are counted before any is stored, with checked arithmetic:
+        // `1-9223372036854775807` is refused, not expanded.
+        let values: Vec<i64> = match step {
+            None => span(first, last, 1).ok_or_else(too_many)?.collect(),
             Some(('+', st)) => {
                 let st: i64 = st.parse().map_err(|_| err(item, "step is not an integer"))?;
                 if st <= 0 {
                     return Err(err(item, "step must be > 0"));
                 }
-                while v <= last {
-                    out.push(v);
-                    v += st;
-                }
+                span(first, last, st).ok_or_else(too_many)?.collect()
             }
             Some((_, m)) => {
                 let m: i64 = m.parse().map_err(|_| err(item, "multiplier is not an integer"))?;
                 if m <= 1 || first <= 0 {
                     return Err(err(item, "multiplier must be > 1 and start > 0"));
                 }
-                while v <= last {
-                    out.push(v);
-                    v *= m;
-                }
+                // At most 63 values: each is at least twice the one before.
+                std::iter::successors(Some(first), |&v| v.checked_mul(m)).take_while(|&v| v <= last).collect()
             }
+        };
+        if out.len() + values.len() > MAX_LIST_VALUES {
+            return Err(too_many());
         }
-        if out.len() > 1_000_000 {
-            return Err(err(item, "range has too many values"));
-        }
+        out.extend(values);
     }
     Ok(out)
 }
@@ -498,6 +540,28 @@ mod tests {
         assert!(parse_int_list("t", "1-8*1").is_err());
         assert!(parse_int_list("t", "x").is_err());
         assert!(parse_u32_list("p", "-5").is_err());
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_before_they_are_expanded() {
+        assert_eq!(parse_int_list("p", "9223372036854775806-9223372036854775807").unwrap().len(), 2);
+        assert_eq!(parse_int_list("p", "1-9223372036854775807*2").unwrap().len(), 63);
+        assert_eq!(parse_int_list("p", "1-10000").unwrap().len(), MAX_LIST_VALUES);
+        for huge in ["1-9223372036854775807", "-9223372036854775808-9223372036854775807+1", "1-10001", "1-5000,1-5001"]
+        {
+            let e = parse_int_list("p", huge).unwrap_err().to_string();
+            assert!(e.contains("at most 10000 values"), "{huge}: {e}");
+        }
+    }
+
+    #[test]
+    fn grids_too_large_or_too_long_for_a_context_are_refused() {
+        let wide = Grid { n_prompt: (1..=1000).collect(), n_threads: (1..=1000).collect(), ..Grid::new("m.gguf") };
+        assert!(matches!(wide.points(), Err(ParamError::TooLarge(_))));
+        let long = Grid { n_prompt: vec![u32::MAX], n_gen: vec![0], ..Grid::new("m.gguf") };
+        assert!(long.points().unwrap_err().to_string().contains("2^31-1"));
+        let pg = Grid { n_prompt: vec![0], n_gen: vec![0], n_pg: vec![(u32::MAX, 1)], ..Grid::new("m.gguf") };
+        assert!(pg.points().is_err());
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct Experiment {
     pub hash: String,
 }
 
+/// The most treatments one experiment file may define.
+pub const MAX_TREATMENTS: usize = 10_000;
+
 fn positive_secs(s: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero())
 }
@@ -200,9 +203,23 @@ impl Experiment {
             factors.push(Factor { name: f.name.clone(), levels, flag: f.flag.clone() });
         }
 
+        let full_factorial = || {
+            // Counted before it is built: ten factors of ten levels would be 10^10 treatments.
+            let n = factors.iter().try_fold(1usize, |acc, f| acc.checked_mul(f.levels.len()));
+            match n {
+                Some(n) if n <= MAX_TREATMENTS => Ok(treatments::full_factorial(&factors)),
+                _ => Err(bad(
+                    "factors",
+                    format!(
+                        "the full factorial design has {} treatments; at most {MAX_TREATMENTS}",
+                        n.map_or("over 2^64".to_string(), |n| n.to_string())
+                    ),
+                )),
+            }
+        };
         let treatments = match &raw.treatments {
-            None => treatments::full_factorial(&factors),
-            Some(RawTreatments::Design(d)) if d == "full-factorial" => treatments::full_factorial(&factors),
+            None => full_factorial()?,
+            Some(RawTreatments::Design(d)) if d == "full-factorial" => full_factorial()?,
             Some(RawTreatments::Design(d)) => {
                 return Err(bad("treatments", format!("{d:?}: \"full-factorial\" or a list of tables")));
             }
@@ -217,13 +234,15 @@ impl Experiment {
                 out
             }
         };
+        let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, t) in treatments.iter().enumerate() {
-            if let Some(j) = treatments[..i].iter().position(|u| u.id == t.id) {
+            if let Some(&j) = first_of.get(t.id.as_str()) {
                 return Err(bad(
                     &format!("treatments[{i}]"),
                     format!("treatment {} is the same as treatments[{j}] (levels spelled alike in ids)", t.id),
                 ));
             }
+            first_of.insert(&t.id, i);
         }
 
         let setup = Setup {

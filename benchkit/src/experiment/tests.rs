@@ -202,3 +202,15 @@ fn the_hash_follows_what_makes_a_result() {
     assert_ne!(parse_file(&BASE.replace("\"synthetic\"", "\"sharegpt\"")).unwrap().hash, a);
     assert_ne!(parse_file(&BASE.replace("\"--parallel\"", "\"-np\"")).unwrap().hash, a);
 }
+
+#[test]
+fn a_design_too_large_is_refused_before_it_is_built() {
+    let mut text = String::from("name = \"big\"\ncommand = \"bench\"\nargs = []\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "[[factors]]\nname = \"f{i}\"\nlevels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\nflag = \"-x{i}\"\n"
+        ));
+    }
+    let e = parse_file(&text).unwrap_err().to_string();
+    assert!(e.contains("1000000000000 treatments; at most 10000"), "{e}");
+}

@@ -4,7 +4,9 @@
 //! model's header, metadata and tensor table in Rust before handing its path to llama.cpp: a
 //! missing, empty, truncated, corrupt or non-GGUF file becomes a typed [`GgufError`] that names
 //! the file and the byte offset of the problem. Every count and length is checked against the
-//! bytes left in the file before anything is allocated, and tensor data is never read.
+//! bytes left in the file before anything is allocated, and tensor data is never read. Metadata
+//! values that llama.cpp asserts on while loading (a `block_count` of 0, a token that occurs
+//! twice, ...) are refused too.
 //!
 //! ```no_run
 //! use benchkit::gguf::GgufFile;
@@ -13,6 +15,7 @@
 //! # Ok::<(), benchkit::gguf::GgufError>(())
 //! ```
 
+mod llama;
 mod reader;
 mod types;
 mod writer;
@@ -179,6 +182,19 @@ pub enum GgufError {
         end: u64,
         /// Size of the file.
         file_size: u64,
+    },
+    /// The file is sound as GGUF, but llama.cpp would abort the process loading it (a
+    /// `GGML_ASSERT` on a metadata value or a tensor's placement, not an error it returns).
+    #[error("{path}: {what} at byte offset {offset}: {reason}; llama.cpp would abort loading this file")]
+    LlamaAbort {
+        /// The path.
+        path: PathBuf,
+        /// The metadata key or tensor, e.g. `metadata "llama.block_count"`.
+        what: String,
+        /// Byte offset of its entry.
+        offset: u64,
+        /// What llama.cpp asserts.
+        reason: String,
     },
     /// Writing the file failed.
     #[error("cannot write {path}: {source}")]

@@ -35,16 +35,16 @@ const MIN_TENSOR_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
 /// Largest number of entries pre-allocated from a declared count; more grow as they are read.
 const MAX_PREALLOC: u64 = 1 << 16;
 
-/// A buffered reader that tracks its position and knows the file size, so every read can be
-/// checked against the bytes left before it happens.
-struct Cursor {
-    inner: BufReader<File>,
+/// A reader that tracks its position and knows the input's size, so every read can be checked
+/// against the bytes left before it happens.
+struct Cursor<R> {
+    inner: R,
     pos: u64,
     size: u64,
     path: PathBuf,
 }
 
-impl Cursor {
+impl<R: Read> Cursor<R> {
     fn remaining(&self) -> u64 {
         self.size - self.pos
     }
@@ -126,6 +126,9 @@ impl GgufFile {
     /// - [`GgufError::InvalidTensor`] (bad name, dimension count, dimension, type, row length,
     ///   misaligned offset), [`GgufError::DuplicateTensor`], [`GgufError::OverlappingTensors`],
     ///   and [`GgufError::TensorOutOfBounds`] when the data section is cut off.
+    /// - [`GgufError::LlamaAbort`] for a file llama.cpp would abort on: a metadata value it
+    ///   asserts on (a `block_count` of 0, a token that occurs twice, ...) or a tensor that is
+    ///   not 32-byte aligned.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
         let path = path.as_ref().to_path_buf();
         let meta = match std::fs::metadata(&path) {
@@ -141,12 +144,31 @@ impl GgufFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(GgufError::NotFound { path }),
             Err(source) => return Err(GgufError::Io { path, source }),
         };
-        let size = meta.len();
+        Self::read_from(BufReader::with_capacity(1 << 16, file), meta.len(), path)
+    }
+
+    /// Reads and validates a GGUF image held in memory, as [`open`](Self::open) does a file;
+    /// errors name the path `(memory)`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), except the errors of opening a file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, GgufError> {
+        Self::read_from(bytes, bytes.len() as u64, PathBuf::from("(memory)"))
+    }
+
+    /// Reads and validates a GGUF image of `size` bytes from `reader`, positioned at its start;
+    /// `path` names it in errors and in the result. Reads stop at the end of the tensor table:
+    /// tensor data is checked against `size`, not read.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`GgufError::Truncated`] also when `reader` ends before `size`
+    /// bytes, and [`GgufError::Io`] when it fails.
+    pub fn read_from(reader: impl Read, size: u64, path: impl Into<PathBuf>) -> Result<Self, GgufError> {
+        let path = path.into();
         if size == 0 {
             return Err(GgufError::Empty { path });
         }
-        let mut c = Cursor { inner: BufReader::with_capacity(1 << 16, file), pos: 0, size, path };
-        read_file(&mut c)
+        read_file(&mut Cursor { inner: reader, pos: 0, size, path })
     }
 
     /// The value of a metadata key.
@@ -250,7 +272,7 @@ fn describe_start(head: &[u8]) -> String {
     "binary data".into()
 }
 
-fn read_file(c: &mut Cursor) -> Result<GgufFile, GgufError> {
+fn read_file<R: Read>(c: &mut Cursor<R>) -> Result<GgufFile, GgufError> {
     // Magic.
     let mut head = [0u8; 32];
     let n_magic = c.size.min(4) as usize;
@@ -292,9 +314,11 @@ fn read_file(c: &mut Cursor) -> Result<GgufFile, GgufError> {
     // Metadata.
     let mut metadata: Vec<(String, Value)> = Vec::with_capacity(kv_cap);
     let mut keys: HashSet<String> = HashSet::new();
+    let mut key_offsets: Vec<u64> = Vec::with_capacity(kv_cap);
     let mut alignment_at = 0;
     for i in 0..n_kv {
         let key_at = c.pos;
+        key_offsets.push(key_at);
         let raw = c.string_bytes(&|| format!("metadata key #{i}"))?;
         let key = String::from_utf8(raw).map_err(|e| GgufError::InvalidMetadata {
             path: c.path.clone(),
@@ -334,8 +358,10 @@ fn read_file(c: &mut Cursor) -> Result<GgufFile, GgufError> {
     // Tensor table.
     let mut tensors: Vec<TensorInfo> = Vec::with_capacity(tensor_cap);
     let mut names: HashSet<String> = HashSet::new();
+    let mut tensor_offsets: Vec<u64> = Vec::with_capacity(tensor_cap);
     for i in 0..n_tensors {
         let entry_at = c.pos;
+        tensor_offsets.push(entry_at);
         let raw = c.string_bytes(&|| format!("name of tensor #{i}"))?;
         let path = c.path.clone();
         let invalid = |name: String, reason: String| GgufError::InvalidTensor {
@@ -420,11 +446,29 @@ fn read_file(c: &mut Cursor) -> Result<GgufFile, GgufError> {
         }
     }
 
+    // Last: a file that is sound as GGUF, but that llama.cpp would abort on.
+    if let Err((i, reason)) = super::llama::check_tensors(data_offset, &tensors) {
+        return Err(GgufError::LlamaAbort {
+            path: c.path.clone(),
+            what: format!("tensor {:?}", tensors[i].name),
+            offset: tensor_offsets[i],
+            reason,
+        });
+    }
+    if let Err((i, reason)) = super::llama::check(&metadata) {
+        return Err(GgufError::LlamaAbort {
+            path: c.path.clone(),
+            what: format!("metadata {:?}", metadata[i].0),
+            offset: key_offsets[i],
+            reason,
+        });
+    }
+
     Ok(GgufFile { version, metadata, tensors, alignment, data_offset, file_size: c.size, path: c.path.clone() })
 }
 
-fn read_value(c: &mut Cursor, ctx: &KeyCtx<'_>) -> Result<Value, GgufError> {
-    let invalid = |c: &Cursor, offset: u64, reason: String| GgufError::InvalidMetadata {
+fn read_value<R: Read>(c: &mut Cursor<R>, ctx: &KeyCtx<'_>) -> Result<Value, GgufError> {
+    let invalid = |c: &Cursor<R>, offset: u64, reason: String| GgufError::InvalidMetadata {
         path: c.path.clone(),
         key: ctx.key.to_string(),
         offset,
@@ -512,7 +556,12 @@ fn decode_fixed(ty: u32, b: &[u8]) -> Option<Value> {
     })
 }
 
-fn read_scalar(c: &mut Cursor, ty: u32, ctx: &KeyCtx<'_>, what: &dyn Fn() -> String) -> Result<Value, GgufError> {
+fn read_scalar<R: Read>(
+    c: &mut Cursor<R>,
+    ty: u32,
+    ctx: &KeyCtx<'_>,
+    what: &dyn Fn() -> String,
+) -> Result<Value, GgufError> {
     let at = c.pos;
     if ty == value_type::STRING {
         let raw = c.string_bytes(what)?;

@@ -530,3 +530,172 @@ fn value_helpers() {
     assert_eq!(Value::F64(1.0).type_name(), "f64");
     assert_eq!(Value::Bool(true).as_bool(), Some(true));
 }
+
+// ---- readers and writers over memory -------------------------------------------------------
+
+#[test]
+fn bytes_and_streams_read_as_files_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, bytes) = write_sample(dir.path());
+    let from_file = GgufFile::open(&path).unwrap();
+    let from_bytes = GgufFile::from_bytes(&bytes).unwrap();
+    assert_eq!(from_bytes.path, Path::new("(memory)"));
+    assert_eq!(GgufFile { path: path.clone(), ..from_bytes }, from_file);
+    let streamed = GgufFile::read_from(std::io::Cursor::new(&bytes), bytes.len() as u64, "s").unwrap();
+    assert_eq!(streamed.tensors, from_file.tensors);
+    // The same errors, naming the given path.
+    assert!(matches!(GgufFile::from_bytes(b""), Err(GgufError::Empty { .. })));
+    match GgufFile::read_from(&bytes[..40], bytes.len() as u64, "short") {
+        Err(GgufError::Truncated { path, .. }) => assert_eq!(path, Path::new("short")),
+        other => panic!("{other:?}"),
+    }
+    // A 2^60 tensor count is refused from the header alone.
+    let mut huge = raw(3, &[], &[], 1, 0);
+    huge[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    assert!(matches!(GgufFile::from_bytes(&huge), Err(GgufError::InvalidHeader { .. })));
+    huge[8..16].copy_from_slice(&0u64.to_le_bytes());
+    huge[16..24].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    assert!(matches!(GgufFile::from_bytes(&huge), Err(GgufError::InvalidHeader { .. })));
+    huge[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    assert!(matches!(GgufFile::from_bytes(&huge), Err(GgufError::Truncated { .. })));
+}
+
+#[test]
+fn write_to_memory_equals_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, bytes) = write_sample(dir.path());
+    let out = sample_writer()
+        .write_to(Vec::new(), |_, _, buf| {
+            buf.fill(7);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(out.len(), bytes.len());
+    let f = GgufFile::from_bytes(&out).unwrap();
+    assert_eq!(f.tensors, sample_writer().tensors());
+    let mut bad = GgufWriter::new();
+    bad.add_kv("a", Value::Array(vec![Value::U8(1), Value::Bool(true)]));
+    assert!(matches!(bad.write_to(Vec::new(), |_, _, _| Ok(())), Err(GgufError::InvalidWrite { .. })));
+}
+
+#[test]
+fn alignment_set_after_huge_tensors_is_refused() {
+    let mut w = GgufWriter::new();
+    w.add_tensor("a", &[1 << 62], GgmlType::I8).unwrap();
+    w.add_tensor("b", &[1 << 62], GgmlType::I8).unwrap();
+    w.add_tensor("c", &[(1 << 63) - 1], GgmlType::I8).unwrap();
+    w.add_kv(KEY_ALIGNMENT, Value::U32(1 << 31));
+    assert!(matches!(w.write_to(std::io::sink(), |_, _, _| Ok(())), Err(GgufError::InvalidWrite { .. })));
+}
+
+// ---- values llama.cpp aborts on --------------------------------------------------------------
+
+fn llama_err(kvs: &[(&str, Value)]) -> Option<String> {
+    let mut w = GgufWriter::new();
+    w.add_kv("general.architecture", Value::from("llama"));
+    w.add_kv("llama.block_count", Value::U32(2));
+    for (k, v) in kvs {
+        w.add_kv(*k, v.clone());
+    }
+    let bytes = w.write_to(Vec::new(), |_, _, _| Ok(())).unwrap();
+    match GgufFile::from_bytes(&bytes) {
+        Ok(_) => None,
+        Err(GgufError::LlamaAbort { what, reason, .. }) => Some(format!("{what}: {reason}")),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn values_llama_cpp_asserts_on_are_refused() {
+    let strs = |v: &[&str]| Value::Array(v.iter().map(|s| Value::from(*s)).collect());
+    assert_eq!(llama_err(&[]), None);
+    for bad in [0u32, 513] {
+        assert!(llama_err(&[("llama.block_count", Value::U32(bad))])
+            .unwrap()
+            .starts_with("metadata \"llama.block_count\""));
+    }
+    // Another type makes llama.cpp throw instead: left to it.
+    assert_eq!(llama_err(&[("llama.block_count", Value::U64(0))]), None);
+    assert!(llama_err(&[("llama.nextn_predict_layers", Value::U32(3))]).is_some());
+    assert_eq!(llama_err(&[("llama.nextn_predict_layers", Value::U32(2))]), None);
+    // Experts.
+    assert!(
+        llama_err(&[("llama.expert_count", Value::U32(1025)), ("llama.expert_used_count", Value::U32(2))]).is_some()
+    );
+    assert!(llama_err(&[("llama.expert_count", Value::U32(8))])
+        .unwrap()
+        .starts_with("metadata \"llama.expert_count\""));
+    assert!(llama_err(&[("llama.expert_used_count", Value::U32(1))]).is_some());
+    assert!(llama_err(&[("llama.expert_count", Value::U32(4)), ("llama.expert_used_count", Value::U32(5))]).is_some());
+    let per_layer = Value::Array(vec![Value::I32(2), Value::I32(-1)]);
+    assert!(llama_err(&[("llama.expert_count", Value::U32(8)), ("llama.expert_used_count", per_layer)]).is_some());
+    let ok = [("llama.expert_count", Value::U32(8)), ("llama.expert_used_count", Value::U32(2))];
+    assert_eq!(llama_err(&ok), None);
+    let groups = |g: u32, used: u32| {
+        let mut v = ok.to_vec();
+        v.push(("llama.expert_group_count", Value::U32(g)));
+        v.push(("llama.expert_group_used_count", Value::U32(used)));
+        llama_err(&v)
+    };
+    assert_eq!(groups(4, 2), None);
+    assert!(groups(8, 2).is_some());
+    assert!(groups(3, 1).is_some());
+    assert!(groups(4, 0).is_some());
+    assert!(groups(4, 4).is_some());
+    assert!(llama_err(&[("llama.expert_group_count", Value::U32(1))]).is_some());
+    // RoPE scaling, compared as a C string.
+    assert_eq!(llama_err(&[("llama.rope.scaling.type", Value::from("yarn"))]), None);
+    assert_eq!(llama_err(&[("llama.rope.scaling.type", Value::from("yarn\0junk"))]), None);
+    assert!(llama_err(&[("llama.rope.scaling.type", Value::from("quadratic"))]).is_some());
+    // The first key equal up to a NUL is the one llama.cpp reads.
+    assert!(llama_err(&[("llama.block_count\0x", Value::U32(0))]).is_none());
+    let mut w = GgufWriter::new();
+    w.add_kv("general.architecture", Value::from("llama"))
+        .add_kv("llama.block_count\0x", Value::U32(0))
+        .add_kv("llama.block_count", Value::U32(2));
+    let bytes = w.write_to(Vec::new(), |_, _, _| Ok(())).unwrap();
+    assert!(matches!(GgufFile::from_bytes(&bytes), Err(GgufError::LlamaAbort { .. })));
+    // Tokens: unique as C strings, an empty one named [EMPTY_<id>].
+    assert_eq!(llama_err(&[("tokenizer.ggml.tokens", strs(&["a", "b", "", ""]))]), None);
+    assert!(llama_err(&[("tokenizer.ggml.tokens", strs(&["a", "b", "a"]))]).unwrap().contains("token 2"));
+    assert!(llama_err(&[("tokenizer.ggml.tokens", strs(&["a\0x", "a\0y"]))]).is_some());
+    assert!(llama_err(&[("tokenizer.ggml.tokens", strs(&["[EMPTY_1]", ""]))]).is_some());
+    assert!(llama_err(&[("tokenizer.ggml.tokens", strs(&["a", "\0", "[EMPTY_1]"]))]).is_some());
+    // A WordPiece vocabulary with a byte token.
+    let types = Value::Array(vec![Value::I32(1), Value::I32(6)]);
+    let bert = |model: &str| {
+        llama_err(&[
+            ("tokenizer.ggml.model", Value::from(model)),
+            ("tokenizer.ggml.tokens", strs(&["a", "b"])),
+            ("tokenizer.ggml.token_type", types.clone()),
+        ])
+    };
+    assert!(bert("bert").unwrap().contains("byte token"));
+    assert_eq!(bert("llama"), None);
+    // Architectures whose loader asserts experts.
+    let mut w = GgufWriter::new();
+    w.add_kv("general.architecture", Value::from("smallthinker")).add_kv("smallthinker.block_count", Value::U32(2));
+    let e = GgufFile::from_bytes(&w.write_to(Vec::new(), |_, _, _| Ok(())).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("smallthinker.expert_count"), "{e}");
+    // A CLIP projector has no hyperparameters to check.
+    let mut w = GgufWriter::new();
+    w.add_kv("general.architecture", Value::from("clip")).add_kv("clip.block_count", Value::U32(0));
+    assert!(GgufFile::from_bytes(&w.write_to(Vec::new(), |_, _, _| Ok(())).unwrap()).is_ok());
+}
+
+#[test]
+fn tensors_llama_cpp_cannot_map_are_refused() {
+    // general.alignment 16 lets a tensor start 16 bytes into a 32-byte block.
+    let mut w = GgufWriter::new();
+    w.add_kv(KEY_ALIGNMENT, Value::U32(16));
+    w.add_tensor("a", &[4], GgmlType::F32).unwrap();
+    w.add_tensor("b", &[4], GgmlType::F32).unwrap();
+    let bytes = w.write_to(Vec::new(), |_, _, _| Ok(())).unwrap();
+    match GgufFile::from_bytes(&bytes) {
+        Err(GgufError::LlamaAbort { what, reason, .. }) => {
+            assert!(reason.contains("multiple of 32"), "{reason}");
+            assert!(what == "tensor \"a\"" || what == "tensor \"b\"", "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

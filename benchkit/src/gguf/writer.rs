@@ -5,7 +5,6 @@ use super::{
     KEY_ALIGNMENT, MAGIC, MAX_TENSOR_NAME, VERSION,
 };
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,6 +131,14 @@ impl GgufWriter {
         if let Some(reason) = &self.bad_alignment {
             return Err(GgufError::InvalidWrite { reason: format!("{KEY_ALIGNMENT}: {reason}") });
         }
+        // An alignment set after the tensors re-lays them out, which may overflow.
+        if self
+            .tensors
+            .iter()
+            .any(|t| t.offset.checked_add(t.n_bytes).and_then(|e| align_up(e, self.alignment())).is_none())
+        {
+            return Err(GgufError::InvalidWrite { reason: "total tensor data size overflows".into() });
+        }
         for (key, value) in &self.metadata {
             let bad = |reason: String| GgufError::InvalidWrite { reason: format!("metadata {key:?}: {reason}") };
             if key.is_empty() {
@@ -184,23 +191,45 @@ impl GgufWriter {
             .create_new(true)
             .open(&tmp)
             .map_err(|source| GgufError::Write { path: tmp.clone(), source })?;
-        let result = self.write_to(file, &tmp, &mut fill).and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| GgufError::Write { path: path.to_path_buf(), source })
-        });
+        let result = self
+            .write_stream(BufWriter::with_capacity(1 << 20, file), &tmp, &mut fill)
+            .and_then(|w| {
+                let file =
+                    w.into_inner().map_err(|e| GgufError::Write { path: tmp.clone(), source: e.into_error() })?;
+                file.sync_all().map_err(|source| GgufError::Write { path: tmp.clone(), source })
+            })
+            .and_then(|()| {
+                std::fs::rename(&tmp, path).map_err(|source| GgufError::Write { path: path.to_path_buf(), source })
+            });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
 
-    fn write_to(
+    /// Writes the file to `out` as [`write`](Self::write) does (same layout, same `fill`
+    /// callback), and hands `out` back flushed; errors name the path `(writer)`.
+    ///
+    /// # Errors
+    /// [`GgufError::InvalidWrite`] as for [`write`](Self::write); [`GgufError::Write`] when
+    /// `out` fails; any error `fill` returns.
+    pub fn write_to<W: Write>(
         &self,
-        file: File,
-        tmp: &Path,
+        out: W,
+        mut fill: impl FnMut(usize, &TensorInfo, &mut [u8]) -> Result<(), GgufError>,
+    ) -> Result<W, GgufError> {
+        self.check()?;
+        self.write_stream(out, Path::new("(writer)"), &mut fill)
+    }
+
+    fn write_stream<W: Write>(
+        &self,
+        out: W,
+        path: &Path,
         fill: &mut impl FnMut(usize, &TensorInfo, &mut [u8]) -> Result<(), GgufError>,
-    ) -> Result<(), GgufError> {
-        let io = |source: std::io::Error| GgufError::Write { path: tmp.to_path_buf(), source };
-        let mut w = Counting { inner: BufWriter::with_capacity(1 << 20, file), pos: 0 };
+    ) -> Result<W, GgufError> {
+        let io = |source: std::io::Error| GgufError::Write { path: path.to_path_buf(), source };
+        let mut w = Counting { inner: out, pos: 0 };
         let align = self.alignment();
 
         w.put(&MAGIC).map_err(io)?;
@@ -236,9 +265,8 @@ impl GgufWriter {
             w.put(&buf).map_err(io)?;
             w.pad(align).map_err(io)?;
         }
-        let file = w.inner.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        Ok(())
+        w.inner.flush().map_err(io)?;
+        Ok(w.inner)
     }
 }
 

@@ -47,7 +47,7 @@ pub use error::PerplexityError;
 pub use evaluation::{kl_divergence, kl_divergence_in, perplexity, perplexity_in, save_kl_base, save_kl_base_in};
 pub(crate) use job::run_job;
 pub use job::{PerplexityJob, PerplexityOutput, PerplexityProgress, PerplexityTask, SupervisedPerplexityError};
-pub use klfile::{record_len, scored_per_chunk, KlBaseHeader, MAGIC};
+pub use klfile::{record_len, scored_per_chunk, KlBaseHeader, KlBaseWriter, MAGIC};
 pub use result::{ChunkResult, KlChunkResult, KlDivergenceResult, PerplexityResult, RunInfo, Timings};
 pub use stats::{Distribution, Estimate, KlRunning, PplComparison};
 pub use text::{Text, TextInfo};

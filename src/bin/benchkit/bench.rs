@@ -27,7 +27,11 @@ pub fn main(argv: Vec<String>) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.list_devices {
-        print!("{}", benchkit::devices::listing(&backend.devices()));
+        let devices = backend.devices();
+        print!("{}", benchkit::devices::listing(&devices));
+        if let Some(note) = benchkit::devices::missing_backends_note(&BuildInfo::current().backends, &devices) {
+            eprintln!("{note}");
+        }
         return Ok(());
     }
     // Process-wide, before any model is loaded (llama-bench calls it right after backend init).

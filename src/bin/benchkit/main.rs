@@ -20,7 +20,7 @@ mod report;
 mod results;
 mod store;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "benchkit", version, about = "Measure LLM inference with llama.cpp", disable_help_subcommand = true)]
@@ -112,7 +112,11 @@ type Run = fn(Vec<String>) -> anyhow::Result<()>;
 fn main() {
     // Supervised trials re-execute this binary as their worker.
     benchkit::supervise::worker_entry();
-    let cli = Cli::parse();
+    // `--version` also names the llama.cpp build: its source, backends and CUDA toolkit.
+    // clap keeps a version string for the program's lifetime: leaked once.
+    let long_version: &'static str = benchkit::BuildInfo::current().long_version().trim_end().to_string().leak();
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (name, run, args): (&str, Run, Vec<String>) = match cli.command {
         Command::Bench { args } => ("bench", bench::main, args),
         Command::Perplexity { args } => ("perplexity", perplexity::main, args),

@@ -32,16 +32,16 @@ mod tokenize;
 
 pub use scrape::ScrapeConfig;
 pub(crate) use scrape::Scraper;
+pub use stream::{read_stream, StreamOutcome};
 pub use tokenize::check_tokens;
 
 use super::{Failure, RecordFuture, Request, RequestRecord, Target, TokenCountSource};
 use client::{Client, ClientConfig, Origin, TransportError};
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::ser::{SerializeMap, Serializer};
-use sse::{SseDecoder, SseError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stream::StreamState;
+use stream::{StreamReader, StreamState};
 use thiserror::Error;
 
 /// A client-side tokenizer: text -> token count.
@@ -454,14 +454,6 @@ async fn run(inner: &Inner, request: Request, start: Instant) -> RequestRecord {
 }
 
 /// Failure wrapper so the SSE decoder's errors and the state's failures share one type.
-struct StreamFailure(Failure);
-
-impl From<SseError> for StreamFailure {
-    fn from(e: SseError) -> Self {
-        StreamFailure(Failure::Stream { detail: e.to_string() })
-    }
-}
-
 /// Cap on the error body read from a non-2xx response.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
@@ -503,52 +495,21 @@ async fn exchange(
         }
         return Err(stream::classify_status(status.as_u16(), &buf));
     }
-    let mut decoder = SseDecoder::new();
-    let mut head = [0u8; 256];
-    let mut head_len = 0usize;
+    let mut reader = StreamReader::new(state);
     loop {
         let piece = match resp.chunk().await {
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) => {
-                if state.complete() {
+                if reader.state().complete() {
                     break; // the server closed abruptly after finishing
                 }
                 return Err(transport_failure(e));
             }
         };
-        let now = ns_since(start);
-        if head_len < head.len() {
-            let n = piece.len().min(head.len() - head_len);
-            head[head_len..head_len + n].copy_from_slice(&piece[..n]);
-            head_len += n;
-        }
-        if state.done {
-            continue; // drain to the end so the connection goes back to the pool
-        }
-        decoder
-            .feed(&piece, |ev| match state.on_event(ev.event, ev.data, now) {
-                Ok(_) => Ok(()),
-                Err(f) => Err(StreamFailure(f)),
-            })
-            .map_err(|e| e.0)?;
+        reader.piece(&piece, ns_since(start))?;
     }
-    if !state.done {
-        let now = ns_since(start);
-        decoder
-            .finish(|ev| match state.on_event(ev.event, ev.data, now) {
-                Ok(_) => Ok(()),
-                Err(f) => Err(StreamFailure(f)),
-            })
-            .map_err(|e| e.0)?;
-    }
-    if !state.any_event {
-        return Err(stream::classify_non_sse(&head[..head_len]));
-    }
-    if !state.complete() {
-        return Err(Failure::Connection { detail: "stream closed before [DONE]".to_string() });
-    }
-    Ok(())
+    reader.end(ns_since(start))
 }
 
 /// Maps a transport error (connect, TLS, reset, closed mid-body) to a [`Failure`].

@@ -2,6 +2,7 @@
 //! errors, and how failures are classified.
 
 use super::super::Failure;
+use super::sse::{SseDecoder, SseError};
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -204,6 +205,107 @@ impl StreamState {
             }
         }
         Ok(EventOutcome::Continue)
+    }
+}
+
+/// A response body on its way in: the SSE decoder feeding [`StreamState`], plus the first
+/// bytes kept to classify a body that was not SSE at all.
+pub(crate) struct StreamReader<'s> {
+    state: &'s mut StreamState,
+    decoder: SseDecoder,
+    head: [u8; 256],
+    head_len: usize,
+}
+
+/// A stream failure raised inside the decoder's callback.
+struct StreamFailure(Failure);
+
+impl From<SseError> for StreamFailure {
+    fn from(e: SseError) -> Self {
+        StreamFailure(Failure::Stream { detail: e.to_string() })
+    }
+}
+
+impl<'s> StreamReader<'s> {
+    pub(crate) fn new(state: &'s mut StreamState) -> Self {
+        Self { state, decoder: SseDecoder::new(), head: [0; 256], head_len: 0 }
+    }
+
+    pub(crate) fn state(&self) -> &StreamState {
+        self.state
+    }
+
+    /// The next piece of the body, arrived at `now_ns`.
+    pub(crate) fn piece(&mut self, piece: &[u8], now_ns: u64) -> Result<(), Failure> {
+        if self.head_len < self.head.len() {
+            let n = piece.len().min(self.head.len() - self.head_len);
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&piece[..n]);
+            self.head_len += n;
+        }
+        if self.state.done {
+            return Ok(()); // drained to the end so the connection goes back to the pool
+        }
+        let state = &mut *self.state;
+        self.decoder
+            .feed(piece, |ev| state.on_event(ev.event, ev.data, now_ns).map(drop).map_err(StreamFailure))
+            .map_err(|e| e.0)
+    }
+
+    /// The end of the body, at `now_ns`: a last unterminated event is read, then the stream
+    /// must have been SSE and have reached `[DONE]` or a `finish_reason`.
+    pub(crate) fn end(mut self, now_ns: u64) -> Result<(), Failure> {
+        if !self.state.done {
+            let state = &mut *self.state;
+            self.decoder
+                .finish(|ev| state.on_event(ev.event, ev.data, now_ns).map(drop).map_err(StreamFailure))
+                .map_err(|e| e.0)?;
+        }
+        if !self.state.any_event {
+            return Err(classify_non_sse(&self.head[..self.head_len]));
+        }
+        if !self.state.complete() {
+            return Err(Failure::Connection { detail: "stream closed before [DONE]".to_string() });
+        }
+        Ok(())
+    }
+}
+
+/// What the replay client made of a whole response body (see [`read_stream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOutcome {
+    /// `Ok` for a complete stream, else the request's failure.
+    pub result: Result<(), Failure>,
+    /// Chunks that carried generated text.
+    pub content_chunks: u32,
+    /// `usage.prompt_tokens`.
+    pub prompt_tokens: Option<u32>,
+    /// `usage.completion_tokens`.
+    pub completion_tokens: Option<u32>,
+    /// The generated text.
+    pub text: String,
+}
+
+/// Reads a recorded `text/event-stream` body, arriving in `pieces`, exactly as the HTTP
+/// replay client reads a live one; for captured streams, tests and fuzzing.
+pub fn read_stream(pieces: &[&[u8]]) -> StreamOutcome {
+    let mut state = StreamState::new(true, 0);
+    let mut reader = StreamReader::new(&mut state);
+    let mut result = Ok(());
+    for (i, p) in pieces.iter().enumerate() {
+        if let Err(f) = reader.piece(p, i as u64) {
+            result = Err(f);
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = reader.end(pieces.len() as u64);
+    }
+    StreamOutcome {
+        result,
+        content_chunks: state.content_chunks,
+        prompt_tokens: state.prompt_tokens,
+        completion_tokens: state.completion_tokens,
+        text: state.text,
     }
 }
 

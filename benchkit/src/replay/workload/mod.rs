@@ -44,8 +44,9 @@ pub use error::WorkloadError;
 pub use sample::{chat_role, sample_sharegpt, ApproxTokenCounter, SampleConfig, SampledWorkload, TokenCounter};
 pub use shared_prefix::{shared_prefix_requests, SharedPrefixConfig};
 pub use sharegpt::{
-    load_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV, SHAREGPT_FILENAME,
+    load_sharegpt, read_sharegpt, sharegpt_default_path, Conversation, ShareGptLoad, Turn, SHAREGPT_ENV,
+    SHAREGPT_FILENAME,
 };
 pub use synthetic::{synthetic_requests, LengthDist, SyntheticConfig};
-pub use trace::{load_trace, TraceLoad, TraceOptions, TraceRecord, MOONCAKE_BLOCK_SIZE};
+pub use trace::{load_trace, parse_trace, TraceLoad, TraceOptions, TraceRecord, MOONCAKE_BLOCK_SIZE};
 pub use vocab::{text_only, TextTokens, Vocab};

@@ -28,6 +28,10 @@ use crate::replay::Request;
 /// Mooncake's block size: tokens per hash id.
 pub const MOONCAKE_BLOCK_SIZE: u32 = 512;
 
+/// The most input plus output tokens one trace record may declare (2^24, past the longest
+/// context any model offers).
+pub const MAX_RECORD_TOKENS: u64 = 1 << 24;
+
 /// One trace record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceRecord {
@@ -89,12 +93,21 @@ pub fn load_trace(path: &Path) -> Result<TraceLoad, WorkloadError> {
         std::io::ErrorKind::NotFound => WorkloadError::NotFound { path: path.to_path_buf() },
         _ => WorkloadError::Io { path: path.to_path_buf(), source },
     })?;
-    let (records, truncation) = parse(&bytes, path)?;
+    parse_trace(&bytes, path)
+}
+
+/// [`load_trace`] over the file's bytes; `path` names the source in errors and in the result.
+///
+/// # Errors
+///
+/// As [`load_trace`], but for reading the file.
+pub fn parse_trace(bytes: &[u8], path: &Path) -> Result<TraceLoad, WorkloadError> {
+    let (records, truncation) = parse(bytes, path)?;
     if records.is_empty() {
         return Err(WorkloadError::Empty { path: path.to_path_buf() });
     }
     use sha2::Digest;
-    let sha256 = super::sharegpt::hex(&sha2::Sha256::digest(&bytes));
+    let sha256 = super::sharegpt::hex(&sha2::Sha256::digest(bytes));
     Ok(TraceLoad { records, truncation, bytes: bytes.len() as u64, sha256, path: path.to_path_buf() })
 }
 
@@ -132,6 +145,16 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<TraceRecord>, Option<String>)
         }
         if line.input_length == 0 || line.output_length == 0 {
             return Err(err(n, "input and output lengths must be at least 1 token".into()));
+        }
+        if u64::from(line.input_length) + u64::from(line.output_length) > MAX_RECORD_TOKENS {
+            // Prompts are built to the declared length: one line must not ask for gigabytes.
+            return Err(err(
+                n,
+                format!(
+                    "{} input + {} output tokens: more than any context holds (at most {MAX_RECORD_TOKENS})",
+                    line.input_length, line.output_length
+                ),
+            ));
         }
         prev_ms = ms;
         let first = *first_ms.get_or_insert(ms);
@@ -273,6 +296,8 @@ mod tests {
     #[test]
     fn bad_lines_name_their_line() {
         let ok = "{\"timestamp\": 5, \"input_length\": 5, \"output_length\": 2}\n";
+        let huge = "{\"timestamp\": 5, \"input_length\": 16777216, \"output_length\": 1}\n";
+        assert!(parse(huge.as_bytes(), Path::new("t")).unwrap_err().to_string().contains("at most 16777216"));
         for (bad, what) in [
             ("{\"timestamp\": 1, \"input_length\": 5}\n", "output_length"),
             ("{\"input_length\": 5, \"output_length\": 2}\n", "timestamp"),
