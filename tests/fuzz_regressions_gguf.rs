@@ -4,8 +4,10 @@
 //!   target or llama.cpp) gets a typed result from the library's reader. Files named
 //!   `llama-abort-*` make llama.cpp abort on load (checked against llama-bench of the same
 //!   llama.cpp) and must be refused with `GgufError::LlamaAbort`.
-//! - Every GGUF file of the fuzz corpus and of `tests/fuzz/gguf/` that the reader accepts is
-//!   loaded by llama.cpp in a supervised worker: a typed load error is fine, a signal is not.
+//! - Every GGUF file of the fuzz corpus and of `tests/fuzz/gguf/` (and of the directories in
+//!   `BENCHKIT_FUZZ_GGUF_CORPUS`) that the reader accepts is loaded by llama.cpp in a supervised
+//!   worker: a typed load error is fine, a signal is not. So are one-change variants of a tiny
+//!   real model.
 //! - `cargo test --release --test fuzz_regressions_gguf -- --ignored write_seeds` regenerates the
 //!   seed files of `fuzz/corpus/{gguf,kl_base}/` (the gemma seeds need
 //!   scripts/fetch-test-model.sh).
@@ -145,9 +147,13 @@ fn load_supervised(model: &Path, missing_base: &Path) -> Result<Load, benchkit::
 #[test]
 fn accepted_corpus_files_load_without_abort() {
     let dirs = [root().join("fuzz/corpus/gguf"), root().join("tests/fuzz/gguf")];
-    let inputs: Vec<PathBuf> = dirs.iter().flat_map(|d| files(d)).collect();
+    let mut inputs: Vec<PathBuf> = dirs.iter().flat_map(|d| files(d)).collect();
     assert!(!inputs.is_empty(), "no GGUF corpus");
     assert!(inputs.len() <= 600, "{} files: minimise the corpus (cargo fuzz cmin gguf)", inputs.len());
+    // A working corpus too, e.g. scripts/fuzz.sh's target/fuzz/corpus/gguf after a long run.
+    if let Some(extra) = std::env::var_os("BENCHKIT_FUZZ_GGUF_CORPUS") {
+        inputs.extend(std::env::split_paths(&extra).flat_map(|d| files(&d)));
+    }
     let tmp = tempfile::tempdir().unwrap();
     let missing_base = tmp.path().join("no-such-base.kld");
     let (mut loaded, mut refused, mut crashed) = (0, Vec::new(), Vec::new());
@@ -176,6 +182,115 @@ fn accepted_corpus_files_load_without_abort() {
     assert!(crashed.is_empty(), "llama.cpp crashed on files the reader accepts:\n{}", crashed.join("\n"));
     // The synthetic seeds are real models: at least they load.
     assert!(loaded > 0, "no accepted file loaded");
+}
+
+/// Variants of a tiny real model, one metadata change each (boundary values, deleted keys,
+/// other architectures and tokenizers, expert counts): every one the reader accepts loads
+/// without an abort. This found most of the `llama-abort-*` inputs.
+#[test]
+fn metadata_variants_load_without_abort() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base.gguf");
+    benchkit::synth::write_gguf(&tiny_spec("sweep", 8, benchkit::synth::WeightType::F32), &base).unwrap();
+    let bytes = std::fs::read(&base).unwrap();
+    let f = GgufFile::from_bytes(&bytes).unwrap();
+    // None: a value the writer refuses (an invalid general.alignment).
+    let write = |md: Vec<(String, Value)>| -> Option<Vec<u8>> {
+        let mut w = GgufWriter::new();
+        for (k, v) in md {
+            w.add_kv(k, v);
+        }
+        for t in &f.tensors {
+            w.add_tensor(t.name.clone(), &t.dims, t.ggml_type).unwrap();
+        }
+        w.write_to(Vec::new(), |i, t, buf| {
+            let at = (f.data_offset + f.tensors[i].offset) as usize;
+            buf.copy_from_slice(&bytes[at..at + t.n_bytes as usize]);
+            Ok(())
+        })
+        .ok()
+    };
+    let md = f.metadata.clone();
+    let mut variants: Vec<(String, Vec<(String, Value)>)> = Vec::new();
+    for (i, (k, v)) in md.iter().enumerate() {
+        let values: Vec<Value> = match v {
+            Value::U32(_) => [0, 1, 3, 513, u32::MAX].map(Value::U32).to_vec(),
+            Value::F32(_) => [0.0, -1.0, f32::NAN].map(Value::F32).to_vec(),
+            Value::Bool(b) => vec![Value::Bool(!b)],
+            Value::String(_) => ["", "\0", "bert", "gpt2", "t5", "rwkv", "none"].map(Value::from).to_vec(),
+            Value::Array(a) => vec![Value::Array(vec![]), Value::Array(a[..a.len() / 2].to_vec())],
+            _ => vec![],
+        };
+        for (j, nv) in values.into_iter().chain([Value::U64(0)]).enumerate() {
+            let mut m = md.clone();
+            m[i].1 = nv;
+            variants.push((format!("{k} value {j}"), m));
+        }
+        let mut m = md.clone();
+        m.remove(i);
+        variants.push((format!("{k} deleted"), m));
+    }
+    for ty in [1, 2, 3, 6] {
+        for model in ["llama", "bert", "gpt2"] {
+            let m = md
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "tokenizer.ggml.model" => (k.clone(), Value::from(model)),
+                    "tokenizer.ggml.token_type" => {
+                        (k.clone(), Value::Array(vec![Value::I32(ty); v.as_array().unwrap().len()]))
+                    }
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect();
+            variants.push((format!("{model} tokenizer, token types {ty}"), m));
+        }
+    }
+    let archs =
+        ["gemma3", "qwen2", "qwen3moe", "smallthinker", "llada-moe", "bert", "rwkv6", "mamba", "t5", "deepseek2"];
+    for arch in archs {
+        for experts in [None, Some((0u32, 0u32)), Some((4, 2))] {
+            let mut m: Vec<(String, Value)> = md
+                .iter()
+                .map(|(k, v)| match k.strip_prefix("llama.") {
+                    Some(rest) => (format!("{arch}.{rest}"), v.clone()),
+                    None if k == "general.architecture" => (k.clone(), Value::from(arch)),
+                    None => (k.clone(), v.clone()),
+                })
+                .collect();
+            if let Some((n, used)) = experts {
+                m.push((format!("{arch}.expert_count"), Value::U32(n)));
+                m.push((format!("{arch}.expert_used_count"), Value::U32(used)));
+            }
+            variants.push((format!("architecture {arch}, experts {experts:?}"), m));
+        }
+    }
+    let missing_base = tmp.path().join("no-such-base.kld");
+    let (mut rejected, mut loaded, mut refused, mut crashed) = (0, 0, 0, Vec::new());
+    for (i, (what, md)) in variants.iter().enumerate() {
+        let Some(b) = write(md.clone()) else {
+            rejected += 1;
+            continue;
+        };
+        if GgufFile::from_bytes(&b).is_err() {
+            rejected += 1;
+            continue;
+        }
+        let p = tmp.path().join(format!("v{i}.gguf"));
+        std::fs::write(&p, &b).unwrap();
+        match load_supervised(&p, &missing_base) {
+            Ok(Load::Loaded) => loaded += 1,
+            Ok(Load::Refused(_)) => refused += 1,
+            Err(e) => crashed.push(format!("{what}: {e}")),
+        }
+        std::fs::remove_file(&p).unwrap();
+    }
+    eprintln!(
+        "{} variants: {rejected} refused by the reader, {loaded} loaded, {refused} refused by llama.cpp, {} crashed",
+        variants.len(),
+        crashed.len()
+    );
+    assert!(crashed.is_empty(), "llama.cpp crashed on variants the reader accepts:\n{}", crashed.join("\n"));
+    assert!(loaded > 0);
 }
 
 // ---- seeds ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use benchkit::perplexity::{record_len, scored_per_chunk, KlBaseHeader, KlBaseWri
 use libfuzzer_sys::fuzz_target;
 
 /// Record values written at most (larger shapes are only checked up to the header).
-const MAX_VALUES: u64 = 1 << 20;
+const MAX_VALUES: u64 = 1 << 16;
 
 #[derive(Debug, Arbitrary)]
 struct Desc {
