@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 type Check = fn(&[u8]);
 
 const TARGETS: &[(&str, Check)] = &[
+    ("gguf", checks::gguf),
     ("sse", checks::sse),
     ("prometheus", checks::prometheus),
     ("sharegpt", checks::sharegpt),

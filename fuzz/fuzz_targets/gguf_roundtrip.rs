@@ -6,6 +6,7 @@
 
 use arbitrary::Arbitrary;
 use benchkit::gguf::{GgmlType, GgufError, GgufFile, GgufWriter, Value, GGML_TYPE_COUNT, KEY_ALIGNMENT};
+use benchkit_fuzz::checks::same_gguf_value;
 use libfuzzer_sys::fuzz_target;
 
 /// Tensor data written at most; larger descriptions are only checked by `add_tensor`.
@@ -192,7 +193,7 @@ fuzz_target!(|desc: Desc| {
     assert_eq!(f.metadata.len(), w.metadata().len());
     for ((ka, va), (kb, vb)) in w.metadata().iter().zip(&f.metadata) {
         assert_eq!(ka, kb);
-        assert!(same_value(va, vb), "{ka}: {va:?} read back as {vb:?}");
+        assert!(same_gguf_value(va, vb), "{ka}: {va:?} read back as {vb:?}");
     }
     for (i, t) in f.tensors.iter().enumerate() {
         let at = (f.data_offset + t.offset) as usize;
@@ -201,14 +202,3 @@ fuzz_target!(|desc: Desc| {
         assert!(data.iter().enumerate().all(|(j, &b)| b == want(j)), "data of {:?}", t.name);
     }
 });
-
-/// Equality that tells NaNs apart by their bits; an empty array of any type reads back as an
-/// empty array.
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
-        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q)),
-        _ => a == b,
-    }
-}
